@@ -1,0 +1,42 @@
+# PoAI: `make run` starts a mining devnet node, `make test` runs every test.
+# Both go through `make install`, which is a no-op when .venv and node_modules are current.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip
+export ETH_HASH_BACKEND := pysha3
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+DATADIR ?= $(HOME)/.poai/devnet
+RPC_PORT ?= 8545
+WORKERS ?= $(shell nproc)
+
+.PHONY: install run test test-py test-contracts lint typecheck bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+	# torch first and pinned: the CPU wheel on local disk; unpinned pulls a CUDA build
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: install
+	$(BIN)/poai node --dev --mine --miner-workers $(WORKERS) --datadir $(DATADIR) --rpc-addr 127.0.0.1 --rpc-port $(RPC_PORT)
+
+test: install
+	bash scripts/run-tests.sh
+
+lint: install
+	$(BIN)/ruff check node tests bench migrations scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules
