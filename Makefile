@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# npm ci rejects the lock: npm drops other platforms' optional edr builds from it
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: install

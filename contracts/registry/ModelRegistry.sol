@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+
+/// @title ModelRegistry
+/// @notice The model as a graph of content-addressed experts. Anyone registers an expert (one
+/// layer's expert slot, its blob's sha256 and size, the entries it improves on) and anyone
+/// registers a snapshot (trunk blob + one expert per slot of the fixed model shape). Only the
+/// owner (the governance timelock) schedules a snapshot to become active at a future epoch.
+/// @dev Expert and snapshot ids start at 1; 0 means "none". `dependsOn` may only name existing
+/// entries, so the graph is acyclic by construction. Epoch = block.number / epochBlocks.
+contract ModelRegistry is Ownable {
+    using Checkpoints for Checkpoints.Trace208;
+
+    struct Expert {
+        string name;
+        uint16 layer;
+        uint16 index;
+        bytes32 payloadHash;
+        uint64 size;
+        address contributor;
+        uint256[] dependsOn;
+    }
+
+    struct Snapshot {
+        bytes32 trunkHash;
+        address registrant;
+        uint256[] experts; // slot l * expertsPerLayer + i holds expert i of layer l
+    }
+
+    uint256 public constant MAX_DEPENDS = 8;
+    uint256 public constant MAX_LINEAGE = 256;
+    uint256 public constant MAX_NAME_BYTES = 64;
+
+    uint16 public immutable layers;
+    uint16 public immutable expertsPerLayer;
+    uint256 public immutable epochBlocks;
+
+    Expert[] private _experts; // index id - 1
+    Snapshot[] private _snapshots; // index id - 1
+    mapping(bytes32 payloadHash => uint256 expertId) public expertByPayload;
+    mapping(uint256 snapshotId => mapping(uint256 expertId => bool)) public isExpertInSnapshot;
+    /// activation epoch => snapshot id; keys never decrease.
+    Checkpoints.Trace208 private _schedule;
+
+    event ExpertRegistered(
+        uint256 indexed expertId,
+        uint16 indexed layer,
+        uint16 index,
+        bytes32 payloadHash,
+        uint64 size,
+        address indexed contributor,
+        uint256[] dependsOn,
+        string name
+    );
+    event SnapshotRegistered(uint256 indexed snapshotId, bytes32 trunkHash, address indexed registrant);
+    event SnapshotScheduled(uint256 indexed snapshotId, uint256 indexed activationEpoch);
+
+    error InvalidShape();
+    error InvalidEpochBlocks();
+    error LayerOutOfRange(uint16 layer);
+    error IndexOutOfRange(uint16 index);
+    error ZeroPayloadHash();
+    error ZeroSize();
+    error DuplicatePayload(uint256 existingExpertId);
+    error TooManyDependencies();
+    error UnknownExpert(uint256 expertId);
+    error UnknownSnapshot(uint256 snapshotId);
+    error InvalidName();
+    error ZeroTrunkHash();
+    error WrongExpertCount(uint256 expected, uint256 got);
+    error SlotMismatch(uint256 slot, uint256 expertId);
+    error EpochNotInFuture(uint256 activationEpoch, uint256 currentEpoch);
+    error EpochBeforeLastScheduled(uint256 activationEpoch, uint256 lastScheduled);
+    error GenesisMismatch();
+    error LineageTooLong();
+
+    /// @param owner_ the governance timelock
+    /// @param genesisContributor credited (royalties) for the genesis experts
+    /// @param genesisPayloads expert blob hashes of the genesis model in slot order
+    constructor(
+        address owner_,
+        uint16 layers_,
+        uint16 expertsPerLayer_,
+        uint256 epochBlocks_,
+        bytes32 genesisTrunkHash,
+        bytes32[] memory genesisPayloads,
+        uint64[] memory genesisSizes,
+        address genesisContributor
+    ) Ownable(owner_) {
+        if (layers_ == 0 || expertsPerLayer_ == 0) revert InvalidShape();
+        if (epochBlocks_ == 0) revert InvalidEpochBlocks();
+        layers = layers_;
+        expertsPerLayer = expertsPerLayer_;
+        epochBlocks = epochBlocks_;
+        uint256 slots = uint256(layers_) * expertsPerLayer_;
+        if (genesisPayloads.length != slots || genesisSizes.length != slots) revert GenesisMismatch();
+        uint256[] memory ids = new uint256[](slots);
+        uint256[] memory none = new uint256[](0);
+        for (uint256 s = 0; s < slots; ++s) {
+            uint16 l = SafeCast.toUint16(s / expertsPerLayer_);
+            uint16 i = SafeCast.toUint16(s % expertsPerLayer_);
+            string memory name =
+                string.concat("layer", Strings.toString(l), ".expert", Strings.toString(i));
+            ids[s] = _registerExpert(name, l, i, genesisPayloads[s], genesisSizes[s], none, genesisContributor);
+        }
+        uint256 genesisId = _registerSnapshot(genesisTrunkHash, ids, genesisContributor);
+        _schedule.push(0, SafeCast.toUint208(genesisId));
+        emit SnapshotScheduled(genesisId, 0);
+    }
+
+    // ---- writes ----------------------------------------------------------------------------
+
+    /// @notice Registers an expert; the caller is its contributor (paid royalties on use).
+    function registerExpert(
+        string calldata name,
+        uint16 layer,
+        uint16 index,
+        bytes32 payloadHash,
+        uint64 size,
+        uint256[] calldata dependsOn
+    ) external returns (uint256 expertId) {
+        return _registerExpert(name, layer, index, payloadHash, size, dependsOn, msg.sender);
+    }
+
+    /// @notice Registers a snapshot: a trunk blob plus one registered expert per slot.
+    function registerSnapshot(bytes32 trunkHash, uint256[] calldata expertIds)
+        external
+        returns (uint256 snapshotId)
+    {
+        return _registerSnapshot(trunkHash, expertIds, msg.sender);
+    }
+
+    /// @notice Makes `snapshotId` the active snapshot from `activationEpoch` on (timelock only).
+    /// The epoch must be in the future and not before the last one scheduled; scheduling the
+    /// same epoch again replaces that pending choice.
+    function scheduleSnapshot(uint256 snapshotId, uint256 activationEpoch) external onlyOwner {
+        if (snapshotId == 0 || snapshotId > _snapshots.length) revert UnknownSnapshot(snapshotId);
+        uint256 nowEpoch = currentEpoch();
+        if (activationEpoch <= nowEpoch) revert EpochNotInFuture(activationEpoch, nowEpoch);
+        (, uint48 lastKey,) = _schedule.latestCheckpoint();
+        if (activationEpoch < lastKey) revert EpochBeforeLastScheduled(activationEpoch, lastKey);
+        _schedule.push(SafeCast.toUint48(activationEpoch), SafeCast.toUint208(snapshotId));
+        emit SnapshotScheduled(snapshotId, activationEpoch);
+    }
+
+    // ---- views the node reads --------------------------------------------------------------
+
+    function currentEpoch() public view returns (uint256) {
+        return block.number / epochBlocks;
+    }
+
+    /// @notice The snapshot active at `epoch` (the latest scheduled at or before it).
+    function activeSnapshot(uint256 epoch) external view returns (uint256) {
+        return _schedule.upperLookup(SafeCast.toUint48(epoch));
+    }
+
+    function expertCount() external view returns (uint256) {
+        return _experts.length;
+    }
+
+    function snapshotCount() external view returns (uint256) {
+        return _snapshots.length;
+    }
+
+    function expert(uint256 expertId) external view returns (Expert memory) {
+        return _expert(expertId);
+    }
+
+    function snapshot(uint256 snapshotId) external view returns (Snapshot memory) {
+        return _snapshot(snapshotId);
+    }
+
+    function snapshotExperts(uint256 snapshotId) external view returns (uint256[] memory) {
+        return _snapshot(snapshotId).experts;
+    }
+
+    /// @notice Every ancestor of `expertId` through `dependsOn`, breadth first, each once.
+    function lineage(uint256 expertId) external view returns (uint256[] memory) {
+        _expert(expertId);
+        uint256[] memory found = new uint256[](MAX_LINEAGE);
+        uint256 n = 0;
+        uint256 head = 0;
+        uint256 current = expertId;
+        while (true) {
+            uint256[] storage deps = _experts[current - 1].dependsOn;
+            for (uint256 d = 0; d < deps.length; ++d) {
+                if (!_contains(found, n, deps[d])) {
+                    if (n == MAX_LINEAGE) revert LineageTooLong();
+                    found[n++] = deps[d];
+                }
+            }
+            if (head == n) break;
+            current = found[head++];
+        }
+        uint256[] memory out = new uint256[](n);
+        for (uint256 k = 0; k < n; ++k) out[k] = found[k];
+        return out;
+    }
+
+    // ---- internals -------------------------------------------------------------------------
+
+    function _registerExpert(
+        string memory name,
+        uint16 layer,
+        uint16 index,
+        bytes32 payloadHash,
+        uint64 size,
+        uint256[] memory dependsOn,
+        address contributor
+    ) private returns (uint256) {
+        // One memory struct keeps the stack shallow (no via-IR needed).
+        return _addExpert(Expert(name, layer, index, payloadHash, size, contributor, dependsOn));
+    }
+
+    function _addExpert(Expert memory e) private returns (uint256 expertId) {
+        uint256 nameLen = bytes(e.name).length;
+        if (nameLen == 0 || nameLen > MAX_NAME_BYTES) revert InvalidName();
+        if (e.layer >= layers) revert LayerOutOfRange(e.layer);
+        if (e.index >= expertsPerLayer) revert IndexOutOfRange(e.index);
+        if (e.payloadHash == bytes32(0)) revert ZeroPayloadHash();
+        if (e.size == 0) revert ZeroSize();
+        uint256 existing = expertByPayload[e.payloadHash];
+        if (existing != 0) revert DuplicatePayload(existing);
+        if (e.dependsOn.length > MAX_DEPENDS) revert TooManyDependencies();
+        for (uint256 d = 0; d < e.dependsOn.length; ++d) {
+            if (e.dependsOn[d] == 0 || e.dependsOn[d] > _experts.length) revert UnknownExpert(e.dependsOn[d]);
+        }
+        _experts.push(e);
+        expertId = _experts.length;
+        expertByPayload[e.payloadHash] = expertId;
+        emit ExpertRegistered(expertId, e.layer, e.index, e.payloadHash, e.size, e.contributor, e.dependsOn, e.name);
+    }
+
+    function _registerSnapshot(bytes32 trunkHash, uint256[] memory expertIds, address registrant)
+        private
+        returns (uint256 snapshotId)
+    {
+        if (trunkHash == bytes32(0)) revert ZeroTrunkHash();
+        uint256 slots = uint256(layers) * expertsPerLayer;
+        if (expertIds.length != slots) revert WrongExpertCount(slots, expertIds.length);
+        snapshotId = _snapshots.length + 1;
+        for (uint256 s = 0; s < slots; ++s) {
+            uint256 id = expertIds[s];
+            if (id == 0 || id > _experts.length) revert UnknownExpert(id);
+            Expert storage e = _experts[id - 1];
+            if (e.layer != s / expertsPerLayer || e.index != s % expertsPerLayer) revert SlotMismatch(s, id);
+            isExpertInSnapshot[snapshotId][id] = true;
+        }
+        _snapshots.push(Snapshot(trunkHash, registrant, expertIds));
+        emit SnapshotRegistered(snapshotId, trunkHash, registrant);
+    }
+
+    function _expert(uint256 expertId) private view returns (Expert storage) {
+        if (expertId == 0 || expertId > _experts.length) revert UnknownExpert(expertId);
+        return _experts[expertId - 1];
+    }
+
+    function _snapshot(uint256 snapshotId) private view returns (Snapshot storage) {
+        if (snapshotId == 0 || snapshotId > _snapshots.length) revert UnknownSnapshot(snapshotId);
+        return _snapshots[snapshotId - 1];
+    }
+
+    function _contains(uint256[] memory arr, uint256 n, uint256 value) private pure returns (bool) {
+        for (uint256 k = 0; k < n; ++k) {
+            if (arr[k] == value) return true;
+        }
+        return false;
+    }
+}
