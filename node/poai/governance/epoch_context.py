@@ -1,0 +1,274 @@
+"""Which model snapshot and dataset an epoch's quiz uses, from governance state.
+
+DESIGN ("Quiz-loss seal", step 2): the active snapshot and dataset of epoch e are those
+ModelRegistry and DatasetDAO name as active at the epoch's first block. Their reading is taken
+from the state after the epoch's seed block (`poai.quiz.epoch.seed_block_number(e)`, the last
+block of epoch e-1; genesis for epoch 0), i.e. the state the first block of e is built
+on: the seal of that first block already needs the quiz, so nothing inside it can change the
+quiz. Every scheduling for epoch e is in that state (the contracts only accept activation epochs
+after the current one).
+
+Node rule (docs/CONTRACTS.md "Node rule"): a dataset whose key is not revealed in the reading
+is not usable yet, so epoch e keeps the dataset epoch e-1 used (recursively; epoch 0 always has
+the genesis dataset, whose key is public). DatasetDAO only accepts a reveal once the activation
+epoch has begun, so a newly scheduled dataset is first used, at the earliest, in the epoch after
+its activation epoch. The model snapshot has no such delay.
+
+The resolved assets map to a QuizContext: the genesis snapshot -> the genesis manifest and model
+directory; any other snapshot -> a manifest rebuilt from the trunk and expert hashes (the
+registry fixes the shape, the rest of the architecture is the genesis manifest's spec) and stored
+with all its blobs in the node's blob store. The genesis dataset -> the genesis file; any other
+-> `<dataset_dir>/<sha256>.poaids`. A missing blob or dataset file raises (MissingBlobs /
+MissingDataset): the node cannot judge that epoch's seals until P2P fetches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth.abc import StateAPI
+
+from poai.governance.contracts import GenesisContracts
+from poai.governance.reader import (
+    DatasetInfo,
+    SnapshotInfo,
+    active_dataset,
+    active_snapshot,
+)
+from poai.model.snapshot import Manifest, read_manifest
+from poai.model.store import BlobStore
+from poai.quiz.dataset import DatasetError, EncryptedDataset
+
+log = logging.getLogger(__name__)
+
+DATASET_SUFFIX = ".poaids"
+
+
+class GovernanceError(RuntimeError):
+    """Governance state cannot be turned into quiz assets (see the subclasses)."""
+
+
+class MissingBlobs(GovernanceError):
+    """Blobs of the active snapshot are in no local store; `digests` lists them (fetch by P2P)."""
+
+    def __init__(self, snapshot_id: int, digests: list[str]) -> None:
+        super().__init__(
+            f"snapshot {snapshot_id}: {len(digests)} blob(s) missing locally: {', '.join(digests)}"
+        )
+        self.snapshot_id = snapshot_id
+        self.digests = digests
+
+
+class MissingDataset(GovernanceError):
+    """The active dataset's file is not in the node's dataset directory (fetch by P2P)."""
+
+    def __init__(self, content_hash: str, path: Path) -> None:
+        super().__init__(f"dataset {content_hash} missing: expected at {path}")
+        self.content_hash = content_hash
+        self.path = path
+
+
+@dataclass(frozen=True)
+class GenesisAssets:
+    """The genesis quiz assets named by the chain config."""
+
+    manifest_hash: str  # hex sha256 of the genesis manifest
+    model_dir: Path  # blob store holding it
+    dataset_path: Path
+    dataset_sha256: str  # hex
+    dataset_key: bytes  # 32 bytes, public
+
+    @classmethod
+    def from_chain_config(cls, config: Any) -> GenesisAssets:
+        """From a `poai.chain.config.ChainConfig` (model_manifest, model_dir, dataset)."""
+        return cls(
+            manifest_hash=str(config.model_manifest),
+            model_dir=Path(config.model_dir),
+            dataset_path=Path(config.dataset.path),
+            dataset_sha256=str(config.dataset.sha256).lower().removeprefix("0x"),
+            dataset_key=bytes(config.dataset.key),
+        )
+
+
+@dataclass(frozen=True)
+class GovernedAssets:
+    """One epoch's quiz assets: the QuizContext fields that governance chooses, and why."""
+
+    manifest_hash: str
+    blob_dir: str
+    dataset_path: str
+    dataset_key: bytes
+    snapshot_id: int
+    dataset_id: int
+    dataset_epoch: int  # the epoch whose reading supplied the dataset (< epoch on a fallback)
+
+
+SeedState = Callable[[int], StateAPI]  # epoch k -> state after the seed block of k (same branch)
+KnownAssets = Callable[[int], "GovernedAssets | None"]  # epoch k -> assets already resolved
+
+
+class EpochAssetResolver:
+    """Turns ModelRegistry / DatasetDAO readings into an epoch's quiz assets.
+
+    `blob_dir` and `dataset_dir` are the node's own stores (e.g. `<datadir>/blobs`,
+    `<datadir>/datasets`). Thread-safe; keeps only verification caches keyed by content, so
+    readings from different branches never mix.
+    """
+
+    def __init__(
+        self,
+        contracts: GenesisContracts,
+        genesis: GenesisAssets,
+        blob_dir: str | Path,
+        dataset_dir: str | Path,
+    ) -> None:
+        self.contracts = contracts
+        self.genesis = genesis
+        self.store = BlobStore(blob_dir)
+        self.genesis_store = BlobStore(genesis.model_dir)
+        self.dataset_dir = Path(dataset_dir)
+        self._genesis_manifest: Manifest | None = None
+        self._checked_datasets: set[tuple[str, bytes]] = set()
+        self._lock = threading.Lock()
+
+    # ---- the epoch ------------------------------------------------------------------------
+
+    def resolve(
+        self, epoch: int, seed_state: SeedState, known: KnownAssets | None = None
+    ) -> GovernedAssets:
+        """The assets of `epoch`. `seed_state(k)` gives the state after epoch k's seed block on
+        the branch being judged; it is called for `epoch` and, only while the active dataset is
+        unrevealed, for earlier epochs (`known(k)` may short-cut with assets already resolved
+        for epoch k on the same branch)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        state = seed_state(epoch)
+        snapshot = active_snapshot(state, self.contracts.registry, epoch)
+        manifest_hash, blob_dir = self.snapshot_assets(snapshot)
+        k = epoch
+        dataset = active_dataset(state, self.contracts.dataset_dao, k)
+        while dataset.key is None:
+            # Node rule: an unrevealed dataset is not usable; keep epoch k-1's dataset.
+            if k == 0:
+                raise GovernanceError("epoch 0's dataset has no revealed key (bad genesis)")
+            k -= 1
+            earlier = known(k) if known is not None else None
+            if earlier is not None:
+                log.info("epoch %d: dataset %d unrevealed, keeping epoch %d's dataset %d",
+                         epoch, dataset.dataset_id, k, earlier.dataset_id)
+                return GovernedAssets(manifest_hash, blob_dir, earlier.dataset_path,
+                                      earlier.dataset_key, snapshot.snapshot_id,
+                                      earlier.dataset_id, earlier.dataset_epoch)
+            dataset = active_dataset(seed_state(k), self.contracts.dataset_dao, k)
+        path, key = self.dataset_assets(dataset)
+        if k != epoch:
+            log.info("epoch %d: active dataset unrevealed, keeping epoch %d's dataset %d",
+                     epoch, k, dataset.dataset_id)
+        return GovernedAssets(manifest_hash, blob_dir, str(path), key, snapshot.snapshot_id,
+                              dataset.dataset_id, k)
+
+    # ---- model ----------------------------------------------------------------------------
+
+    def genesis_manifest(self) -> Manifest:
+        with self._lock:
+            if self._genesis_manifest is None:
+                self._genesis_manifest = read_manifest(
+                    self.genesis_store, self.genesis.manifest_hash
+                )
+            return self._genesis_manifest
+
+    def manifest_of(self, snapshot: SnapshotInfo) -> Manifest:
+        """The snapshot as a manifest; the architecture beyond the shape is the genesis spec."""
+        spec = self.genesis_manifest().spec
+        shape = (len(snapshot.expert_hashes), {len(row) for row in snapshot.expert_hashes})
+        if shape != (spec.num_hidden_layers, {spec.num_local_experts}):
+            raise GovernanceError(
+                f"snapshot {snapshot.snapshot_id} does not have the genesis shape "
+                f"{spec.num_hidden_layers}x{spec.num_local_experts}"
+            )
+        return Manifest(
+            spec=spec,
+            trunk=snapshot.trunk_hash.hex(),
+            experts=tuple(tuple(h.hex() for h in row) for row in snapshot.expert_hashes),
+        )
+
+    def snapshot_assets(self, snapshot: SnapshotInfo) -> tuple[str, str]:
+        """(manifest hash, blob dir) of a snapshot; non-genesis manifests are written, with
+        copies of any genesis blobs they reuse, into the node's blob store."""
+        manifest = self.manifest_of(snapshot)
+        data = manifest.to_bytes()
+        digest = _sha256_hex(data)
+        if digest == self.genesis.manifest_hash:
+            return digest, str(self.genesis.model_dir)
+        if snapshot.snapshot_id == 1:
+            # Snapshot 1 is registered by ModelRegistry's constructor from the genesis assets.
+            raise GovernanceError(
+                f"genesis snapshot rebuilds to manifest {digest}, but the chain config names "
+                f"{self.genesis.manifest_hash}: genesis_contracts.json and the genesis model differ"
+            )
+        missing = []
+        for blob in dict.fromkeys(manifest.blob_hashes()):
+            if self.store.has(blob):
+                continue
+            if self.genesis_store.has(blob):
+                self.store.put(self.genesis_store.get(blob))  # get() re-verifies the hash
+            else:
+                missing.append(blob)
+        if missing:
+            raise MissingBlobs(snapshot.snapshot_id, missing)
+        self.store.put(data)
+        return digest, str(self.store.root)
+
+    # ---- dataset --------------------------------------------------------------------------
+
+    def dataset_path(self, content_hash: bytes) -> Path:
+        return self.dataset_dir / f"{content_hash.hex()}{DATASET_SUFFIX}"
+
+    def dataset_assets(self, dataset: DatasetInfo) -> tuple[Path, bytes]:
+        """(file, key) of a revealed dataset, checked once: file sha256 = content hash and the
+        key opens it. A record count that differs from the chain's is logged, not fatal: the
+        content hash already pins the file governance voted for."""
+        if dataset.key is None:
+            raise ValueError(f"dataset {dataset.dataset_id} has no revealed key")
+        content = dataset.content_hash.hex()
+        if content == self.genesis.dataset_sha256:
+            path = self.genesis.dataset_path
+        else:
+            path = self.dataset_path(dataset.content_hash)
+            if not path.is_file():
+                raise MissingDataset(content, path)
+        check = (str(path), dataset.key)
+        with self._lock:
+            done = check in self._checked_datasets
+        if not done:
+            try:
+                with EncryptedDataset.open(path, dataset.key, expected_sha256=content) as ds:
+                    records = len(ds)
+            except DatasetError as exc:
+                raise GovernanceError(f"dataset {dataset.dataset_id}: {exc}") from exc
+            if records != dataset.record_count:
+                log.warning("dataset %d: file has %d records, DatasetDAO says %d",
+                            dataset.dataset_id, records, dataset.record_count)
+            with self._lock:
+                self._checked_datasets.add(check)
+        return path, dataset.key
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+__all__ = [
+    "EpochAssetResolver",
+    "GenesisAssets",
+    "GovernanceError",
+    "GovernedAssets",
+    "MissingBlobs",
+    "MissingDataset",
+]

@@ -1,0 +1,140 @@
+"""Build node/poai/assets/genesis_contracts.json: the governance contracts' genesis accounts.
+
+Usage: ETH_HASH_BACKEND=pysha3 .venv/bin/python scripts/build_genesis_contracts.py [--check]
+
+Runs migrations/genesis.py (the migrations on an in-memory eth-tester chain) with the devnet
+parameters: epoch length from node/poai/assets/devnet.json, the genesis model (trunk and
+per-slot expert blob hashes and sizes, from node/poai/assets/model/MANIFEST and its manifest) as
+ModelRegistry's snapshot 1, and the genesis dataset (node/poai/assets/dataset/GENESIS.json) as
+DatasetDAO's dataset 1 — both active from epoch 0, as the constructors register them. The output
+is committed so the node never needs eth-tester (or solc) at run time; `--check` exits 1 when the
+committed file differs from a fresh build (tests/governance/test_genesis_contracts.py does the
+same). Output is deterministic: same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "node" / "poai" / "assets"
+OUTPUT = ASSETS / "genesis_contracts.json"
+ABI_DIR = ROOT / "bindings" / "abi"
+# The contracts the node reads at epoch boundaries: their ABIs ship inside the asset so the
+# installed package does not depend on the repository layout.
+READ_ABIS = ("ModelRegistry", "DatasetDAO")
+
+
+class GenesisInputError(ValueError):
+    """A genesis asset the contracts are built from is missing or malformed."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise GenesisInputError(f"{path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise GenesisInputError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def _hash32(value: Any, what: str) -> bytes:
+    text = str(value).removeprefix("0x")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise GenesisInputError(f"{what}: not hex: {value!r}") from exc
+    if len(raw) != 32:
+        raise GenesisInputError(f"{what}: expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+def devnet_params(assets: Path = ASSETS) -> dict[str, Any]:
+    """MigrationParams fields (as a dict) for the devnet: epoch length, genesis model, dataset."""
+    devnet = _read_json(assets / "devnet.json")
+    model_dir = assets / str(devnet.get("modelDir", "model"))
+    manifest_hash = (model_dir / "MANIFEST").read_text().strip()
+    if devnet.get("modelManifest") not in (None, manifest_hash):
+        raise GenesisInputError(
+            f"devnet.json modelManifest {devnet['modelManifest']} != {model_dir}/MANIFEST "
+            f"{manifest_hash}"
+        )
+    manifest = _read_json(model_dir / manifest_hash)
+    experts: list[list[str]] = manifest["experts"]
+    layers = len(experts)
+    per_layer = len(experts[0]) if layers else 0
+    if layers == 0 or any(len(row) != per_layer for row in experts):
+        raise GenesisInputError(f"manifest {manifest_hash}: experts are not a layers x E grid")
+    slot_hashes = [h for row in experts for h in row]  # slot l*E + i, as ModelRegistry wants
+    sizes = []
+    for h in slot_hashes:
+        blob = model_dir / h
+        if not blob.is_file():
+            raise GenesisInputError(f"genesis expert blob {h} missing from {model_dir}")
+        sizes.append(blob.stat().st_size)
+    dataset = _read_json(assets / "dataset" / "GENESIS.json")
+    quiz = devnet.get("quiz", {})
+    if "epoch_blocks" not in quiz:
+        raise GenesisInputError("devnet.json: quiz.epoch_blocks missing")
+    ds_cfg = devnet.get("dataset", {})
+    if ds_cfg.get("sha256") not in (None, dataset["sha256"]):
+        raise GenesisInputError("devnet.json dataset.sha256 differs from dataset/GENESIS.json")
+    return {
+        "epoch_blocks": int(quiz["epoch_blocks"]),
+        "layers": layers,
+        "experts_per_layer": per_layer,
+        "genesis_trunk_hash": "0x" + _hash32(manifest["trunk"], "manifest trunk").hex(),
+        "genesis_expert_hashes": ["0x" + _hash32(h, "expert hash").hex() for h in slot_hashes],
+        "genesis_expert_sizes": sizes,
+        "genesis_dataset_hash": "0x" + _hash32(dataset["sha256"], "dataset sha256").hex(),
+        "genesis_dataset_records": int(dataset["records"]),
+        "genesis_dataset_key": "0x" + _hash32(dataset["key"], "dataset key").hex(),
+    }
+
+
+def build(assets: Path = ASSETS) -> dict[str, Any]:
+    """The asset document: contracts (name -> address), alloc, the read ABIs, the params used."""
+    sys.path.insert(0, str(ROOT / "migrations"))
+    import genesis  # migrations/genesis.py (a script directory, not a package)
+
+    params = devnet_params(assets)
+    alloc, contracts = genesis.genesis_state(params)
+    abis = {name: _read_json(ABI_DIR / f"{name}.json")["abi"] for name in READ_ABIS}
+    return {
+        "_comment": "Generated by scripts/build_genesis_contracts.py from migrations/ and the "
+        "genesis model/dataset assets; do not edit. Merge 'alloc' into the genesis alloc.",
+        "params": params,
+        "contracts": dict(sorted(contracts.items())),
+        "alloc": alloc,
+        "abi": abis,
+    }
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
+    ap.add_argument("--out", type=Path, default=OUTPUT)
+    args = ap.parse_args(argv)
+    text = render(build())
+    if args.check:
+        current = args.out.read_text() if args.out.exists() else ""
+        if current != text:
+            print(f"{args.out} is stale: run scripts/build_genesis_contracts.py", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
