@@ -1,0 +1,1 @@
+"""The PoAI chain: VM subclass (Prague), chain class, genesis, rewards, fork choice, builder."""

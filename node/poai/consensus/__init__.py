@@ -1,0 +1,1 @@
+"""Consensus: the seal hash, the quiz seal as a py-evm ConsensusAPI, difficulty retarget."""

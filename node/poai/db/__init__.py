@@ -1,0 +1,6 @@
+"""Persistence: LevelDB behind py-evm's AtomicDatabaseAPI, and the per-block write buffer."""
+
+from poai.db.buffer import WriteBuffer
+from poai.db.leveldb import DatabaseError, LevelDB
+
+__all__ = ["DatabaseError", "LevelDB", "WriteBuffer"]

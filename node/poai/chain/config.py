@@ -1,0 +1,214 @@
+"""The chain's genesis configuration (`assets/devnet.json` and friends) as a typed object.
+
+Everything consensus depends on lives here: chain id, quiz parameters, the genesis model and
+dataset, difficulty settings, block subsidy and halving, gas limit, genesis allocations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poai.quiz.params import QuizParams
+
+ETHER = 10**18
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "assets" / "devnet.json"
+
+
+class ConfigError(ValueError):
+    """The genesis config is missing a field or has a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    path: Path  # encrypted dataset file
+    sha256: str  # hex sha256 of the file
+    key: bytes  # 32-byte dataset key (public for the genesis dataset)
+
+
+@dataclass(frozen=True)
+class AccountAlloc:
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    chain_id: int
+    quiz: QuizParams
+    model_manifest: str  # hex sha256 of the genesis model manifest
+    model_dir: Path  # blob store holding the manifest and its blobs
+    dataset: DatasetConfig
+    initial_difficulty: int
+    min_difficulty: int
+    target_block_time: int  # seconds
+    block_subsidy_wei: int
+    halving_blocks: int
+    gas_limit: int
+    alloc: dict[bytes, AccountAlloc]
+    genesis_timestamp: int = 0
+    genesis_base_fee: int = 10**9
+    extra_data: bytes = b""
+    dev_mnemonic: str | None = None
+    dev_accounts: int = 0
+    max_future_drift: int = 15  # seconds a header may be ahead of our clock (geth: 15 s)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.chain_id < 2**63:
+            raise ConfigError(f"chainId {self.chain_id} out of range")
+        if self.min_difficulty < 1 or self.initial_difficulty < self.min_difficulty:
+            raise ConfigError("need 1 <= minDifficulty <= initialDifficulty")
+        if self.target_block_time < 1:
+            raise ConfigError("targetBlockTime must be >= 1 second")
+        if self.halving_blocks < 1:
+            raise ConfigError("halvingBlocks must be >= 1")
+        if self.block_subsidy_wei < 0:
+            raise ConfigError("blockSubsidy must be >= 0")
+        if self.gas_limit < 5000:
+            raise ConfigError("gasLimit must be >= 5000")
+        if len(self.extra_data) > 32:
+            raise ConfigError("extraData is limited to 32 bytes")
+
+
+def _req(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise ConfigError(f"{where}: missing field {key!r}")
+    return data[key]
+
+
+def _int(value: Any, name: str) -> int:
+    """Accepts JSON ints, decimal strings and 0x-hex strings (big wei amounts)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{name}: expected an integer, got {value!r}")
+
+
+def _hex_bytes(value: Any, name: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a hex string, got {value!r}")
+    text = value[2:] if value.lower().startswith("0x") else value
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not hex: {value!r}") from exc
+    if length is not None and len(raw) != length:
+        raise ConfigError(f"{name}: expected {length} bytes, got {len(raw)}")
+    return raw
+
+
+def _alloc(data: dict[str, Any]) -> dict[bytes, AccountAlloc]:
+    out: dict[bytes, AccountAlloc] = {}
+    for addr, acct in data.items():
+        where = f"alloc[{addr}]"
+        if not isinstance(acct, dict):
+            raise ConfigError(f"{where}: expected an object")
+        address = _hex_bytes(addr, where, 20)
+        storage = {
+            _int(k, f"{where}.storage key"): _int(v, f"{where}.storage[{k}]")
+            for k, v in acct.get("storage", {}).items()
+        }
+        out[address] = AccountAlloc(
+            balance=_int(acct.get("balance", 0), f"{where}.balance"),
+            nonce=_int(acct.get("nonce", 0), f"{where}.nonce"),
+            code=_hex_bytes(acct.get("code", "0x"), f"{where}.code"),
+            storage=storage,
+        )
+    return out
+
+
+def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
+    """A ChainConfig from the JSON object; relative asset paths resolve against base_dir."""
+    if not isinstance(data, dict):
+        raise ConfigError("genesis config must be a JSON object")
+    try:
+        quiz = QuizParams.from_dict(_req(data, "quiz", "config"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"quiz: {exc}") from exc
+    ds = _req(data, "dataset", "config")
+    dataset = DatasetConfig(
+        path=(base_dir / str(_req(ds, "path", "dataset"))).resolve(),
+        sha256=str(_req(ds, "sha256", "dataset")),
+        key=_hex_bytes(_req(ds, "key", "dataset"), "dataset.key", 32),
+    )
+    manifest = str(_req(data, "modelManifest", "config"))
+    if len(manifest) != 64 or any(c not in "0123456789abcdef" for c in manifest):
+        raise ConfigError("modelManifest must be 64 lowercase hex characters")
+    return ChainConfig(
+        chain_id=_int(_req(data, "chainId", "config"), "chainId"),
+        quiz=quiz,
+        model_manifest=manifest,
+        model_dir=(base_dir / str(data.get("modelDir", "model"))).resolve(),
+        dataset=dataset,
+        initial_difficulty=_int(_req(data, "initialDifficulty", "config"), "initialDifficulty"),
+        min_difficulty=_int(_req(data, "minDifficulty", "config"), "minDifficulty"),
+        target_block_time=_int(_req(data, "targetBlockTime", "config"), "targetBlockTime"),
+        block_subsidy_wei=_int(_req(data, "blockSubsidy", "config"), "blockSubsidy"),
+        halving_blocks=_int(_req(data, "halvingBlocks", "config"), "halvingBlocks"),
+        gas_limit=_int(_req(data, "gasLimit", "config"), "gasLimit"),
+        alloc=_alloc(data.get("alloc", {})),
+        genesis_timestamp=_int(data.get("timestamp", 0), "timestamp"),
+        genesis_base_fee=_int(data.get("baseFeePerGas", 10**9), "baseFeePerGas"),
+        extra_data=_hex_bytes(data.get("extraData", "0x"), "extraData"),
+        dev_mnemonic=data.get("devMnemonic"),
+        dev_accounts=_int(data.get("devAccounts", 0), "devAccounts"),
+        max_future_drift=_int(data.get("maxFutureDrift", 15), "maxFutureDrift"),
+    )
+
+
+def load_genesis_config(path: str | Path | None = None) -> ChainConfig:
+    """Read a genesis config file (default: the bundled devnet.json)."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"genesis config {p} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"genesis config {p} is not valid JSON: {exc}") from exc
+    return parse_genesis_config(data, p.resolve().parent)
+
+
+def dump_genesis_config(config: ChainConfig) -> dict[str, Any]:
+    """The JSON object of `config` (absolute asset paths); parse_genesis_config reads it back."""
+    return {
+        "chainId": config.chain_id,
+        "timestamp": config.genesis_timestamp,
+        "extraData": "0x" + config.extra_data.hex(),
+        "gasLimit": config.gas_limit,
+        "baseFeePerGas": config.genesis_base_fee,
+        "initialDifficulty": config.initial_difficulty,
+        "minDifficulty": config.min_difficulty,
+        "targetBlockTime": config.target_block_time,
+        "maxFutureDrift": config.max_future_drift,
+        "blockSubsidy": str(config.block_subsidy_wei),
+        "halvingBlocks": config.halving_blocks,
+        "quiz": config.quiz.to_dict(),
+        "modelManifest": config.model_manifest,
+        "modelDir": str(config.model_dir),
+        "dataset": {
+            "path": str(config.dataset.path),
+            "sha256": config.dataset.sha256,
+            "key": "0x" + config.dataset.key.hex(),
+        },
+        "devMnemonic": config.dev_mnemonic,
+        "devAccounts": config.dev_accounts,
+        "alloc": {
+            "0x" + addr.hex(): {
+                "balance": str(a.balance),
+                "nonce": a.nonce,
+                "code": "0x" + a.code.hex(),
+                "storage": {hex(k): hex(v) for k, v in a.storage.items()},
+            }
+            for addr, a in config.alloc.items()
+        },
+    }

@@ -1,0 +1,122 @@
+"""The PoAI virtual machine: Prague EVM rules with a quiz-loss seal instead of proof of stake.
+
+py-evm's Paris-and-later VMs demand difficulty 0 and nonce 0, pay no block reward and let the gas
+limit drift; here the header carries the quiz seal (`difficulty`, `nonce`, `mixHash` = packed q
+values), the difficulty follows `poai.consensus.difficulty`, the coinbase receives the halving
+subsidy (base fee burnt and tips to the coinbase are py-evm's London fee rules, unchanged), and
+the gas limit is fixed at the genesis config's value.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI, TransactionFieldsAPI
+from eth.constants import EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth.vm.forks.paris import ParisVM
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE
+from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth_typing import Address
+from eth_utils.exceptions import ValidationError
+
+from poai.chain.config import ChainConfig
+from poai.chain.rewards import block_subsidy
+from poai.consensus.difficulty import next_difficulty
+from poai.consensus.engine import QuizConsensus
+
+ZERO_NONCE = b"\x00" * 8
+_create_prague_header = create_prague_header_from_parent()
+
+
+class PoaiVM(PragueVM):
+    fork = "poai-prague"
+    consensus_class: type[ConsensusAPI] = QuizConsensus
+    # Set per chain by poai.chain.chain.chain_class_for(config).
+    poai_config: ClassVar[ChainConfig] = None  # type: ignore[assignment]
+
+    @classmethod
+    def expected_difficulty(cls, parent: BlockHeaderAPI, timestamp: int) -> int:
+        cfg = cls.poai_config
+        return next_difficulty(
+            parent.difficulty,
+            parent.timestamp,
+            timestamp,
+            target_block_time=cfg.target_block_time,
+            min_difficulty=cfg.min_difficulty,
+        )
+
+    @classmethod
+    def create_header_from_parent(  # type: ignore[override]
+        cls, parent_header: BlockHeaderAPI | None, **header_params: Any
+    ) -> BlockHeaderAPI:
+        """Prague header creation, then the quiz seal fields set our way (Paris refuses them)."""
+        difficulty = header_params.pop("difficulty", None)
+        nonce = header_params.pop("nonce", ZERO_NONCE)
+        mix_hash = header_params.pop("mix_hash", ZERO_HASH32)
+        header_params.setdefault("parent_beacon_block_root", ZERO_HASH32)
+        if parent_header is not None:
+            # max(parent + 1, now): the mining loop waits for the clock instead of running ahead.
+            header_params.setdefault(
+                "timestamp", max(parent_header.timestamp + 1, int(time.time()))
+            )
+            header_params.setdefault("gas_limit", cls.poai_config.gas_limit)
+            if difficulty is None:
+                difficulty = cls.expected_difficulty(parent_header, header_params["timestamp"])
+        elif difficulty is None:
+            raise ValueError("a genesis header needs an explicit difficulty")
+        header = _create_prague_header(parent_header, **header_params)
+        sealed: BlockHeaderAPI = header.copy(difficulty=difficulty, nonce=nonce, mix_hash=mix_hash)
+        return sealed
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        # Skip ParisVM's PoS checks (difficulty 0, nonce 0) but keep everything before them:
+        # extra data size, gas limit bounds and base fee, numbering, increasing timestamps.
+        super(ParisVM, cls).validate_header(header, parent_header)
+        cfg = cls.poai_config
+        if header.uncles_hash != EMPTY_UNCLE_HASH:
+            raise ValidationError("PoAI blocks have no uncles")
+        if header.gas_limit != cfg.gas_limit:
+            raise ValidationError(
+                f"gas limit {header.gas_limit} differs from the chain's {cfg.gas_limit}"
+            )
+        expected = cls.expected_difficulty(parent_header, header.timestamp)
+        if header.difficulty != expected:
+            raise ValidationError(
+                f"difficulty {header.difficulty} of block #{header.block_number}, "
+                f"expected {expected}"
+            )
+        now = time.time()
+        if header.timestamp > now + cfg.max_future_drift:
+            raise ValidationError(
+                f"block #{header.block_number} timestamp {header.timestamp} is "
+                f"{header.timestamp - now:.0f} s in the future (max {cfg.max_future_drift} s)"
+            )
+
+    def increment_blob_gas_used(
+        self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
+    ) -> BlockHeaderAPI:
+        # Same header as Cancun's (+0 blob gas), without copying it for every transaction.
+        if get_total_blob_gas(transaction) == 0:
+            return old_header
+        header: BlockHeaderAPI = super().increment_blob_gas_used(old_header, transaction)
+        return header
+
+    def process_deposit_request_data(self, block: BlockAPI) -> None:
+        # EIP-6110 deposit requests come from logs of the deposit contract.  No code can exist
+        # at that address on this chain unless someone deploys it there; without code there
+        # are no such logs and the request is empty, exactly what py-evm's scan of every
+        # receipt (read back from the db: ~15% of building a block of transfers) would find.
+        if self.state.get_code(Address(DEPOSIT_CONTRACT_ADDRESS)):
+            super().process_deposit_request_data(block)
+        else:
+            block.block_requests.append(DEPOSIT_REQUEST_TYPE)
+
+    def _assign_block_rewards(self, block: BlockAPI) -> None:
+        cfg = self.poai_config
+        reward = block_subsidy(block.number, cfg.block_subsidy_wei, cfg.halving_blocks)
+        # Touch the coinbase even for a zero reward, as py-evm does (EIP-161 bookkeeping).
+        self.state.delta_balance(block.header.coinbase, reward)

@@ -1,0 +1,141 @@
+"""LevelDB (plyvel) behind py-evm's AtomicDatabaseAPI.
+
+Each `atomic_batch()` is committed as one LevelDB WriteBatch, which LevelDB applies atomically
+(all or nothing, even across a crash).  Deliberately not `AtomicDB(wrapped_db=...)`: that commits
+a batch key by key, so a crash mid-commit leaves half a block on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import plyvel
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.backends.base import BaseAtomicDB, BaseDB
+
+_DELETED = None
+
+
+class DatabaseError(RuntimeError):
+    """The data directory cannot be opened (locked, corrupted, not a LevelDB)."""
+
+
+class LevelDB(BaseAtomicDB):
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db: plyvel.DB | None = plyvel.DB(
+                str(self.path), create_if_missing=create, paranoid_checks=True
+            )
+        except plyvel.CorruptionError as exc:
+            raise DatabaseError(f"database {self.path} is corrupted: {exc}") from exc
+        except plyvel.IOError as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+        except plyvel.Error as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+
+    @property
+    def db(self) -> plyvel.DB:
+        if self._db is None:
+            raise DatabaseError(f"database {self.path} is closed")
+        return self._db
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.db.get(key)
+        if value is None:
+            raise KeyError(key)
+        return bytes(value)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.db.put(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        # py-evm expects KeyError for a missing key.
+        if self.db.get(key) is None:
+            raise KeyError(key)
+        self.db.delete(key)
+
+    def _exists(self, key: bytes) -> bool:
+        return self.db.get(key) is not None
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        batch = PendingWrites(self)
+        try:
+            yield batch
+        except BaseException:
+            batch.close()
+            raise
+        self.write(batch.take())
+
+    def write(self, changes: dict[bytes, bytes | None]) -> None:
+        """Apply puts (value) and deletes (None) as one LevelDB WriteBatch."""
+        if not changes:
+            return
+        with self.db.write_batch(transaction=True) as wb:
+            for key, value in changes.items():
+                if value is _DELETED:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+
+class PendingWrites(BaseDB, AtomicWriteBatchAPI):
+    """Uncommitted writes over a database: reads see them first, then the database."""
+
+    def __init__(self, base: BaseDB) -> None:
+        self._base: BaseDB | None = base
+        self._changes: dict[bytes, bytes | None] = {}
+
+    @property
+    def base(self) -> BaseDB:
+        if self._base is None:
+            raise RuntimeError("write batch used outside its context")
+        return self._base
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self._changes:
+            value = self._changes[key]
+            if value is _DELETED:
+                raise KeyError(key)
+            return value
+        return self.base[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.base  # noqa: B018 - raises when out of context
+        self._changes[key] = bytes(value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._exists(key):
+            raise KeyError(key)
+        self._changes[key] = _DELETED
+
+    def _exists(self, key: bytes) -> bool:
+        if key in self._changes:
+            return self._changes[key] is not _DELETED
+        return self.base.exists(key)
+
+    def take(self) -> dict[bytes, bytes | None]:
+        changes = self._changes
+        self.close()
+        return changes
+
+    def close(self) -> None:
+        self._changes = {}
+        self._base = None
+
+    def __len__(self) -> int:
+        return len(self._changes)

@@ -1,0 +1,545 @@
+"""The Node service: chain over LevelDB, block import with fork choice, and the mining loop.
+
+One process holds the chain; `Node.lock` (an RLock) serialises every chain access (RPC handlers,
+P2P, the mining thread).  All writes of one block go through a `WriteBuffer` flushed as one
+LevelDB write batch, so a crash at any moment leaves the previous head intact.
+
+Mining: build a template from the txpool on the head (under the lock), compute its seal hash,
+let the quiz `Miner` grind nonces (without the lock), then import the sealed block (under the
+lock) unless the head moved meanwhile; a new head from `import_block` cancels the miner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.db.chain import ChainDB
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth_typing import Address
+from trie.hexary import HexaryTrie
+
+from poai.chain.builder import BlockTemplate, build_block
+from poai.chain.chain import PoaiChain, chain_class_for, create_genesis, genesis_hash
+from poai.chain.config import ChainConfig, load_genesis_config
+from poai.chain.forkchoice import reorg_diff
+from poai.db.buffer import WriteBuffer
+from poai.db.leveldb import DatabaseError, LevelDB
+from poai.quiz.context import QuizContext
+from poai.quiz.reduce import unpack_q
+
+log = logging.getLogger("poai.node")
+
+MARKER_KEY = b"poai:datadir"
+LAST_SEALS = 64
+# A new head cancels the miner; a cancel that lands just before mine() starts is lost (the
+# Miner forgets it), so mine() also returns every few seconds to re-check the head.  Not
+# much shorter: a seal found near the deadline is dropped if its cross-check is still running.
+_MINE_SLICE_S = 5.0
+
+
+class DatadirError(RuntimeError):
+    """The data directory belongs to another chain, is corrupted, or is in use."""
+
+
+class TxPoolLike(Protocol):
+    def add(self, tx: SignedTransactionAPI) -> bytes: ...
+    def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]: ...
+    def on_new_head(
+        self, included: list[SignedTransactionAPI], dropped: list[SignedTransactionAPI]
+    ) -> None: ...
+
+
+class NewHead:
+    """The canonical head changed.  `receipts` (of `block`) are read on first use: most
+    listeners never need them and reading a big block's receipts back costs more than its
+    import's bookkeeping."""
+
+    def __init__(
+        self,
+        block: BlockAPI,
+        receipts: tuple[ReceiptAPI, ...] | Callable[[], tuple[ReceiptAPI, ...]],
+        removed_blocks: tuple[BlockAPI, ...] = (),  # left the canonical chain (reorg)
+        added_blocks: tuple[BlockAPI, ...] = (),  # joined it, oldest first
+    ) -> None:
+        self.block = block
+        self.removed_blocks = removed_blocks
+        self.added_blocks = added_blocks
+        self._receipts = receipts
+
+    @functools.cached_property
+    def receipts(self) -> tuple[ReceiptAPI, ...]:
+        r = self._receipts
+        return r if isinstance(r, tuple) else r()
+
+    def __repr__(self) -> str:
+        return f"NewHead(#{self.block.number} 0x{self.block.hash.hex()})"
+
+
+@dataclass(frozen=True)
+class NewPendingTx:
+    tx_hash: bytes
+
+
+NodeEvent = NewHead | NewPendingTx
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    block: BlockAPI
+    new_canonical: tuple[BlockAPI, ...]  # empty: stored on a side chain (or already known)
+    removed: tuple[BlockAPI, ...]
+    already_known: bool = False
+
+    @property
+    def is_new_head(self) -> bool:
+        return bool(self.new_canonical)
+
+
+@dataclass(frozen=True)
+class SealRecord:
+    number: int
+    block_hash: bytes
+    difficulty: int
+    nonce: int
+    q: tuple[int, ...]
+    losses: tuple[float, ...]
+    attempts: int
+    seconds: float
+
+
+@dataclass
+class MiningStats:
+    mining: bool = False
+    workers: int = 0
+    hashrate: float = 0.0  # quiz attempts (forward passes) per second, recent window
+    blocks_mined: int = 0
+    attempts: int = 0
+    last_seals: list[SealRecord] = field(default_factory=list)  # newest first
+
+
+class Node:
+    def __init__(
+        self,
+        datadir: Path | str,
+        config: ChainConfig,
+        *,
+        mine: bool = False,
+        miner_workers: int = 1,
+        coinbase: bytes = b"\x00" * 20,
+        txpool: TxPoolLike | None = None,
+    ) -> None:
+        if len(coinbase) != 20:
+            raise ValueError("coinbase must be a 20-byte address")
+        self.datadir = Path(datadir)
+        self.config = config
+        self.mine = mine
+        self.miner_workers = miner_workers
+        self.coinbase = coinbase
+        self.txpool: Any = txpool
+        self.lock = threading.RLock()
+        self.chain_class = chain_class_for(config)
+        self._db: LevelDB | None = None
+        self._buffer: WriteBuffer | None = None
+        self._chain: PoaiChain | None = None
+        self._listeners: list[Callable[[NodeEvent], None]] = []
+        self._stop = threading.Event()
+        self._head_version = 0
+        self._miner: Any = None
+        self._mining_thread: threading.Thread | None = None
+        self._seals: deque[SealRecord] = deque(maxlen=LAST_SEALS)
+        self._blocks_mined = 0
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def chain(self) -> PoaiChain:
+        if self._chain is None:
+            raise RuntimeError("node is not started")
+        return self._chain
+
+    def start(self) -> None:
+        with self.lock:
+            self._open_db()
+            if self.txpool is None:
+                from poai.txpool.pool import TxPool
+
+                self.txpool = TxPool(
+                    self.config.chain_id,
+                    self.state_at_head,
+                    block_gas_limit=lambda: self.config.gas_limit,
+                )
+            head = self.head()
+            log.info(
+                "chain %d head #%d %s (td %d)",
+                self.config.chain_id,
+                head.block_number,
+                "0x" + head.hash.hex(),
+                self.chain.get_score(head.hash),
+            )
+        if self.mine:
+            from poai.quiz.miner import Miner
+
+            self._miner = Miner(workers=self.miner_workers)
+            self._stop.clear()
+            self._mining_thread = threading.Thread(
+                target=self._mining_loop, name="poai-mining", daemon=True
+            )
+            self._mining_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._miner is not None:
+            self._miner.cancel()
+        if self._mining_thread is not None:
+            self._mining_thread.join(timeout=30)
+            self._mining_thread = None
+        if self._miner is not None:
+            self._miner.close()
+            self._miner = None
+        with self.lock:
+            if self._buffer is not None:
+                self._buffer.flush()
+            self._chain = None
+            self._buffer = None
+            # py-evm's lru_caches on ChainDB methods keep databases alive until exit.
+            ChainDB._get_block_transactions.cache_clear()
+            ChainDB._get_block_withdrawals.cache_clear()
+            HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _open_db(self) -> None:
+        path = self.datadir / "chaindata"
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        try:
+            db = LevelDB(path)
+        except DatabaseError as exc:
+            if "lock" in str(exc).lower():
+                raise DatadirError(f"data dir {self.datadir} is in use by another process") from exc
+            raise DatadirError(f"data dir {self.datadir}: {exc}") from exc
+        try:
+            self._check_or_init(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _check_or_init(self, db: LevelDB) -> None:
+        expected = genesis_hash(self.config)
+        buffer = WriteBuffer(db)
+        raw = db.get(MARKER_KEY) if db.exists(MARKER_KEY) else None
+        if raw is None:
+            if _has_any_key(db):
+                raise DatadirError(
+                    f"data dir {self.datadir} holds data but no PoAI chain marker: "
+                    "not a PoAI data dir, or corrupted"
+                )
+            chain = create_genesis(buffer, self.config)
+            buffer[MARKER_KEY] = json.dumps(
+                {"chainId": self.config.chain_id, "genesisHash": "0x" + expected.hex()}
+            ).encode()
+            buffer.flush()  # genesis, state and marker in one write batch
+            log.info("initialised data dir %s (genesis 0x%s)", self.datadir, expected.hex())
+        else:
+            try:
+                marker = json.loads(raw)
+                chain_id, stored = int(marker["chainId"]), str(marker["genesisHash"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DatadirError(f"data dir {self.datadir}: corrupted chain marker") from exc
+            if chain_id != self.config.chain_id or stored != "0x" + expected.hex():
+                raise DatadirError(
+                    f"data dir {self.datadir} belongs to chain {chain_id} (genesis {stored}), "
+                    f"but the config is chain {self.config.chain_id} (genesis 0x{expected.hex()})"
+                )
+            chain = self.chain_class(buffer)
+            try:
+                head = chain.get_canonical_head()
+                chain.get_vm(head).state.get_balance(Address(self.coinbase))
+                if chain.get_canonical_block_hash(0) != expected:  # type: ignore[arg-type]
+                    raise DatadirError("genesis block differs from the marker")
+            except DatadirError:
+                raise
+            except Exception as exc:
+                raise DatadirError(
+                    f"data dir {self.datadir} is corrupted: cannot read the head: {exc!r}"
+                ) from exc
+        self._buffer = buffer
+        self._chain = chain
+
+    # ---------------------------------------------------------------- reads
+    def head(self) -> BlockHeaderAPI:
+        with self.lock:
+            return self.chain.get_canonical_head()
+
+    def state_at_head(self) -> StateAPI:
+        with self.lock:
+            return self.chain.get_vm(self.chain.get_canonical_head()).state
+
+    def quiz_context(self, header: BlockHeaderAPI) -> QuizContext:
+        """The quiz a header (whose parent is stored) must answer."""
+        source = self.chain.consensus_context.source
+        assert source is not None
+        return source.quiz_context_for(header)
+
+    def add_listener(self, fn: Callable[[NodeEvent], None]) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self, event: NodeEvent) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception:
+                log.exception("node listener %r failed", fn)
+
+    # ---------------------------------------------------------------- transactions
+    def submit_raw_transaction(self, raw: bytes) -> bytes:
+        from poai.txpool.pool import decode_transaction
+
+        with self.lock:
+            builder = self.chain.get_vm_class(self.head()).get_transaction_builder()
+        tx = decode_transaction(builder, raw)
+        tx_hash = bytes(self.txpool.add(tx))
+        self._emit(NewPendingTx(tx_hash))
+        return tx_hash
+
+    # ---------------------------------------------------------------- import
+    def import_block(self, block: BlockAPI) -> ImportResult:
+        """Validate (header, seal, state transition) and store a block; adopt it as head when it
+        gives the greatest total difficulty.  Raises ValidationError for an invalid block."""
+        with self.lock:
+            chain = self.chain
+            if chain.chaindb.header_exists(block.hash):
+                return ImportResult(block, (), (), already_known=True)
+            parent = chain.get_block_header_by_hash(block.header.parent_hash)
+            # Cheap checks first: header rules, then one forward pass for the seal, and only
+            # then the state transition.
+            chain.get_vm_class(block.header).validate_header(block.header, parent)
+            chain.validate_seal(block.header)
+            buffer = self._buffer
+            assert buffer is not None
+            old_head = chain.get_canonical_head()
+            try:
+                imported = chain.execute_and_store(block)
+                buffer.flush()
+            except BaseException:
+                buffer.discard()
+                raise
+            return self._adopt(imported, old_head)
+
+    def _adopt(
+        self,
+        block: BlockAPI,
+        old_head: BlockHeaderAPI,
+        receipts: tuple[ReceiptAPI, ...] | None = None,
+    ) -> ImportResult:
+        """After a block is stored: tell the pool, the miner and the listeners (lock held)."""
+        new_head = self.chain.get_canonical_head()
+        if new_head.hash == old_head.hash:
+            old_canonical: list[BlockAPI] = []
+            new_canonical: list[BlockAPI] = []
+        else:
+            old_canonical, new_canonical = reorg_diff(
+                self.chain, old_head, new_head, {block.hash: block}
+            )
+        res = ImportResult(block, tuple(new_canonical), tuple(old_canonical))
+        if not new_canonical:
+            log.info("stored side-chain block #%d 0x%s", block.number, block.hash.hex())
+            return res
+        self._head_version += 1
+        if self._miner is not None:
+            self._miner.cancel()
+        included = [tx for b in new_canonical for tx in b.transactions]
+        included_hashes = {tx.hash for tx in included}
+        dropped = [
+            tx for b in old_canonical for tx in b.transactions if tx.hash not in included_hashes
+        ]
+        if old_canonical:
+            log.info(
+                "reorg: %d blocks removed, %d added, %d transactions back to the pool",
+                len(old_canonical), len(new_canonical), len(dropped),
+            )
+        if self.txpool is not None:
+            self.txpool.on_new_head(included, dropped)
+        head_block = new_canonical[-1]
+        chaindb = self.chain.chaindb
+        lock = self.lock
+
+        def read_receipts() -> tuple[ReceiptAPI, ...]:
+            with lock:
+                return tuple(head_block.get_receipts(chaindb))
+
+        known = receipts if receipts is not None and head_block.hash == block.hash else None
+        self._emit(NewHead(head_block, known or read_receipts, tuple(old_canonical),
+                           tuple(new_canonical)))
+        return res
+
+    # ---------------------------------------------------------------- mining
+    def mining_stats(self) -> MiningStats:
+        miner = self._miner
+        return MiningStats(
+            mining=self.mine and miner is not None,
+            workers=self.miner_workers if self.mine else 0,
+            hashrate=float(miner.hashrate()) if miner is not None else 0.0,
+            blocks_mined=self._blocks_mined,
+            attempts=int(miner.total_attempts()) if miner is not None else 0,
+            last_seals=list(reversed(self._seals)),
+        )
+
+    def _mining_loop(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self._mine_one()
+                backoff = 1.0
+            except Exception:
+                # Keep the node serving; retry with a growing pause (a dead worker is restarted
+                # by the next mine(), bad assets keep failing and keep being reported).
+                log.exception("mining round failed; retrying in %.0f s", backoff)
+                self._stop.wait(backoff)
+                backoff = min(30.0, backoff * 2)
+
+    def _mine_one(self) -> None:
+        with self.lock:
+            parent = self.head()
+            wait = parent.timestamp + 1 - time.time()
+        if wait > 0:
+            # Never stamp a block ahead of the clock: wait for the next second instead.
+            self._stop.wait(wait)
+            return
+        pending = self.build_template()
+        started = time.monotonic()
+        attempts_before = self._miner.total_attempts()
+        seal = None
+        header = pending.template.header
+        while seal is None and not self._stop.is_set() and not self._is_stale(pending):
+            seal = self._miner.mine(
+                pending.quiz, pending.template.seal_hash, header.difficulty,
+                timeout=_MINE_SLICE_S,
+            )
+        if seal is None or self._stop.is_set():
+            return
+        attempts = self._miner.total_attempts() - attempts_before
+        self.commit_block(
+            pending, seal.nonce, seal.mix_hash,
+            losses=tuple(seal.losses), attempts=attempts, seconds=time.monotonic() - started,
+        )
+
+    def _is_stale(self, pending: PendingBlock) -> bool:
+        return pending.head_version != self._head_version
+
+    def build_template(
+        self, transactions: Sequence[SignedTransactionAPI] | None = None
+    ) -> PendingBlock:
+        """A finalized, unsealed block on the current head: the pool's best transactions (or
+        `transactions`), subsidy to our coinbase.  Its state lives in a private overlay until
+        `commit_block`, so a failed import elsewhere never drops it."""
+        with self.lock:
+            parent = self.head()
+            assert self._buffer is not None
+            overlay = WriteBuffer(self._buffer)
+            tchain = self.chain_class(overlay)
+            if transactions is None:
+                base_fee = calculate_expected_base_fee_per_gas(parent)
+                transactions = self.txpool.select(base_fee, self.config.gas_limit)
+            template = build_block(tchain, parent, self.coinbase, transactions)
+            return PendingBlock(
+                template, overlay, self._head_version, self.quiz_context(template.header)
+            )
+
+    def commit_block(
+        self,
+        pending: PendingBlock,
+        nonce: int,
+        mix_hash: bytes,
+        *,
+        losses: tuple[float, ...] = (),
+        attempts: int = 0,
+        seconds: float = 0.0,
+    ) -> ImportResult | None:
+        """Seal a template and store it as the new head (seal checked like any block); None
+        when the head moved since the template was built (the block would be an uncle)."""
+        block = pending.template.seal(nonce, mix_hash)
+        with self.lock:
+            if self._is_stale(pending):
+                return None
+            buffer = self._buffer
+            assert buffer is not None
+            old_head = self.chain.get_canonical_head()
+            try:
+                pending.overlay.flush()  # the template's state into the block's write buffer
+                self.chain.store_block(block)  # header rules + seal check, fork choice
+                buffer.flush()
+            except BaseException:
+                buffer.discard()
+                raise
+            self._blocks_mined += 1
+            q = unpack_q(block.header.mix_hash, self.config.quiz.k)
+            self._seals.append(
+                SealRecord(block.number, bytes(block.hash), block.header.difficulty, nonce, q,
+                           losses, attempts, seconds)
+            )
+            rate = self._miner.hashrate() if self._miner is not None else 0.0
+            log.info(
+                "mined block #%d 0x%s txs=%d difficulty=%d attempts=%d in %.2fs "
+                "(%.1f attempts/s) mean q=%.4f",
+                block.number, block.hash.hex(), len(block.transactions),
+                block.header.difficulty, attempts, seconds, rate,
+                sum(q) / len(q) / self.config.quiz.grid_scale,
+            )
+            return self._adopt(block, old_head, pending.template.receipts)
+
+
+@dataclass(frozen=True)
+class PendingBlock:
+    template: BlockTemplate
+    overlay: WriteBuffer
+    head_version: int
+    quiz: QuizContext
+
+
+def _has_any_key(db: LevelDB) -> bool:
+    with db.db.iterator(include_value=False) as it:
+        for _ in it:
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A minimal launcher (the `poai` CLI is the user-facing one): run a node until SIGTERM."""
+    p = argparse.ArgumentParser(prog="python -m poai.node", description=main.__doc__)
+    p.add_argument("--datadir", required=True, type=Path)
+    p.add_argument("--config", type=Path, default=None, help="genesis config (default devnet)")
+    p.add_argument("--mine", action="store_true")
+    p.add_argument("--miner-workers", type=int, default=1)
+    p.add_argument("--coinbase", default="0x" + "00" * 20)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = load_genesis_config(args.config)
+    coinbase = bytes.fromhex(args.coinbase.removeprefix("0x"))
+    node = Node(args.datadir, config, mine=args.mine, miner_workers=args.miner_workers,
+                coinbase=coinbase)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    node.start()
+    try:
+        done.wait()
+    finally:
+        node.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The P2P part of the `poai` command: `poai node` flags and `poai devnet` (wired in poai.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_P2P_PORT = 30303
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return value
+
+
+def _multiaddr(text: str) -> str:
+    if "/p2p/" not in text or not text.startswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"not a peer multiaddr like /ip4/127.0.0.1/tcp/30303/p2p/<peer id>: {text!r}")
+    return text
+
+
+def add_p2p_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("p2p")
+    g.add_argument("--p2p-port", type=_port, default=DEFAULT_P2P_PORT,
+                   help=f"libp2p TCP port on --p2p-addr (default {DEFAULT_P2P_PORT}, 0 = free)")
+    g.add_argument("--p2p-addr", default="127.0.0.1", help="libp2p listen address")
+    g.add_argument("--peer", action="append", type=_multiaddr, default=[], metavar="MULTIADDR",
+                   help="static peer, redialled when lost (repeatable)")
+    g.add_argument("--mdns", action="store_true", help="discover peers on the LAN by mDNS")
+    g.add_argument("--no-p2p", action="store_true", help="run without networking")
+
+
+def start_p2p(node: Any, args: argparse.Namespace) -> Any:
+    """A started P2PService for a started node, or None with --no-p2p."""
+    if getattr(args, "no_p2p", False):
+        return None
+    from poai.p2p.host import HostConfig
+    from poai.p2p.service import P2PService
+
+    cfg = HostConfig(datadir=Path(args.datadir), listen_host=args.p2p_addr, port=args.p2p_port,
+                     static_peers=list(args.peer), mdns=args.mdns)
+    service = P2PService(node, cfg)
+    service.start()
+    node.p2p = service  # for net_peerCount / admin_peers in the RPC layer
+    for addr in service.host.full_addrs():
+        print(f"P2P listening on {addr}", flush=True)
+    return service
+
+
+def add_devnet_command(sub: Any) -> None:
+    p = sub.add_parser("devnet", help="run N nodes on loopback (own processes and data dirs)")
+    p.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    p.add_argument("--miners", type=int, default=2, help="how many of them mine (default 2)")
+    p.add_argument("--base-dir", default=str(Path.home() / ".poai" / "devnet-multi"),
+                   help="parent of the nodes' data dirs")
+    p.add_argument("--rpc-port", type=_port, default=8545, help="RPC port of node 0 (+i)")
+    p.add_argument("--p2p-port", type=_port, default=DEFAULT_P2P_PORT,
+                   help="P2P port of node 0 (+i)")
+    p.add_argument("--genesis", help="genesis config (default: the bundled devnet)")
+    p.set_defaults(func=cmd_devnet)
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    from poai.p2p.devnet import run_devnet
+
+    node_args = ["--dev"] + (["--genesis", args.genesis] if args.genesis else [])
+    return run_devnet(args.nodes, args.miners, Path(args.base_dir), args.rpc_port,
+                      args.p2p_port, node_args)

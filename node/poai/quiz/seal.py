@@ -1,0 +1,90 @@
+"""Seal verification: one forward pass.
+
+A seal (nonce, mixHash) of a header with seal hash H at difficulty D is valid when
+1. mixHash is a canonical packing of K uint64 values q_1..q_K (zero padding),
+2. ℓ̂ = int(keccak256(H ‖ uint64be(nonce) ‖ mixHash)) < 2**256 // D, and
+3. each q_j is floor(v'_j · 2**B) or ceil(v'_j · 2**B) of this node's own loss v'_j of the attempt.
+Checks 1–2 cost a hash and run first, so a junk seal never costs a forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+from poai.quiz._hash import UINT64_MAX
+from poai.quiz.context import QuizContext, QuizRunner, losses_for
+from poai.quiz.params import QuizParams
+from poai.quiz.reduce import (
+    MalformedMixHash,
+    accepted_values,
+    loss_hash,
+    target,
+    unpack_q,
+)
+
+
+class InvalidSeal(ValueError):
+    """The header's quiz seal does not verify; the message says which check failed."""
+
+
+def check_seal_fields(
+    params: QuizParams, seal_hash: bytes, nonce: int, mix_hash: bytes, difficulty: int
+) -> tuple[int, ...]:
+    """The cheap checks (encoding, loss hash against target); returns the claimed q values."""
+    if type(nonce) is not int or not 0 <= nonce <= UINT64_MAX:
+        raise InvalidSeal(f"nonce {nonce!r} is not a uint64")
+    if type(difficulty) is not int or difficulty < 1:
+        raise InvalidSeal(f"difficulty {difficulty!r} must be an int >= 1")
+    try:
+        qs = unpack_q(mix_hash, params.k)
+    except MalformedMixHash as exc:
+        raise InvalidSeal(f"malformed mixHash: {exc}") from exc
+    lhat = loss_hash(seal_hash, nonce, mix_hash)
+    if lhat >= target(difficulty):
+        raise InvalidSeal(
+            f"loss hash {lhat:#066x} is not below the target for difficulty {difficulty}"
+        )
+    return qs
+
+
+def check_losses(params: QuizParams, qs: tuple[int, ...], losses: list[float]) -> None:
+    """Each claimed q_j must be the floor or the ceiling of the verifier's own v_j · 2**B."""
+    if len(losses) != len(qs):
+        raise InvalidSeal(f"expected {len(qs)} losses, computed {len(losses)}")
+    for j, (q, v) in enumerate(zip(qs, losses, strict=True)):
+        if not math.isfinite(v) or v < 0:
+            raise InvalidSeal(f"sample {j}: the model's loss is not a finite non-negative number")
+        ok = accepted_values(v, params.grid_bits)
+        if q not in ok:
+            raise InvalidSeal(
+                f"sample {j}: claimed q={q}, own loss {v!r} gives {' or '.join(map(str, ok))}"
+            )
+
+
+def verify_with_runner(
+    runner: QuizRunner, epoch_key: bytes, seal_hash: bytes, nonce: int, mix_hash: bytes,
+    difficulty: int,
+) -> list[float]:
+    """verify_seal against an already loaded runner (tests and benchmarks)."""
+    qs = check_seal_fields(runner.params, seal_hash, nonce, mix_hash, difficulty)
+    losses = runner.losses(epoch_key, seal_hash, nonce)
+    check_losses(runner.params, qs, losses)
+    return losses
+
+
+def verify_seal(
+    ctx: QuizContext, seal_hash: bytes, nonce: int, mix_hash: bytes, difficulty: int
+) -> list[float]:
+    """Verify a header's quiz seal; raises InvalidSeal, returns this node's v_1..v_K.
+
+    `nonce` is the header's 8-byte nonce as an int.  Loads (and caches) the context's model and
+    dataset on first use; other errors (a missing blob, a bad dataset key) are not InvalidSeal:
+    they mean this node cannot judge the seal, not that the seal is bad.
+    """
+    qs = check_seal_fields(ctx.params, seal_hash, nonce, mix_hash, difficulty)
+    losses = losses_for(ctx, seal_hash, nonce)
+    check_losses(ctx.params, qs, losses)
+    return losses
+
+
+__all__ = ["InvalidSeal", "check_losses", "check_seal_fields", "verify_seal", "verify_with_runner"]

@@ -1,0 +1,138 @@
+"""What every handler gets: the node, block-id resolution and cached chain reads.
+
+Handlers run in a worker thread while holding ``node.lock`` (see server.py), so the chain
+database is never touched concurrently with block import or mining.
+
+A block and its receipts never change once stored under their hash, so decoded blocks and
+formatted receipts are kept per block hash: a client polling eth_getTransactionReceipt for
+each of a block's N transactions would otherwise decode and format all N receipts N times.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
+from eth.exceptions import BlockNotFound, HeaderNotFound
+from lru import LRU
+
+from poai.rpc import format
+from poai.rpc.errors import InvalidParams, ServerError
+from poai.rpc.execution import CallStates
+from poai.rpc.hexutil import parse_hash, parse_qty
+
+BLOCK_CACHE_SIZE = 64  # decoded blocks and formatted receipts kept, by block hash
+
+BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
+
+
+class NodeLike(Protocol):
+    """The part of ``poai.node.Node`` the RPC layer uses (docs/ARCHITECTURE.md)."""
+
+    chain: ChainAPI
+    txpool: Any
+    lock: Any
+    config: Any
+
+    def head(self) -> BlockHeaderAPI: ...
+    def submit_raw_transaction(self, raw: bytes) -> bytes: ...
+    def mining_stats(self) -> Any: ...
+    def add_listener(self, fn: Any) -> None: ...
+
+
+class RpcContext:
+    def __init__(self, node: NodeLike, *, client_version: str, accounts: tuple[bytes, ...] = ()
+                 ) -> None:
+        self.node = node
+        self.client_version = client_version
+        self.accounts = accounts
+        self.filters: Any = None  # set by the server (poai.rpc.filters.FilterManager)
+        self._blocks: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> BlockAPI
+        self._receipts_json: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> [receipt JSON]
+        self.call_states = CallStates()  # eth_call / eth_estimateGas states per block hash
+
+    @property
+    def chain(self) -> ChainAPI:
+        return self.node.chain
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.node.config.chain_id)
+
+    def transaction_builder(self) -> Any:
+        """The transaction builder `Node.submit_raw_transaction` decodes with (the head's VM)."""
+        with self.node.lock:
+            return self.chain.get_vm_class(self.node.head()).get_transaction_builder()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            return self.chain.get_canonical_block_header_by_number(number)  # type: ignore[arg-type]
+        except HeaderNotFound:
+            return None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            return self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
+        except (HeaderNotFound, BlockNotFound):
+            return None
+
+    def resolve_block(self, block_id: Any, *, required: bool = True) -> BlockHeaderAPI | None:
+        """A block tag, a number, or an EIP-1898 object; unknown blocks give None or an error.
+
+        "pending" reads the head's state (the pool's nonces are added where geth adds them);
+        without finality "safe" and "finalized" are the head, as anvil answers.
+        """
+        header: BlockHeaderAPI | None
+        if block_id is None or block_id in ("latest", "pending", "safe", "finalized"):
+            return self.node.head()
+        if block_id == "earliest":
+            header = self.header_by_number(0)
+        elif isinstance(block_id, dict):
+            if "blockHash" in block_id:
+                header = self.header_by_hash(parse_hash(block_id["blockHash"], "blockHash"))
+                if header is not None and block_id.get("requireCanonical"):
+                    canonical = self.header_by_number(header.block_number)
+                    if canonical is None or canonical.hash != header.hash:
+                        raise ServerError(f"hash {block_id['blockHash']} is not currently "
+                                          "canonical")
+            elif "blockNumber" in block_id:
+                return self.resolve_block(block_id["blockNumber"], required=required)
+            else:
+                raise InvalidParams("invalid block object: need blockHash or blockNumber")
+        elif isinstance(block_id, str) and block_id.startswith("0x") and len(block_id) == 66:
+            header = self.header_by_hash(parse_hash(block_id))
+        elif isinstance(block_id, str) and not block_id.startswith("0x"):
+            raise InvalidParams(f"invalid block tag {block_id!r}")
+        else:
+            header = self.header_by_number(parse_qty(block_id, "block number"))
+        if header is None and required:
+            raise ServerError("header not found")
+        return header
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        block = self._blocks.get(header.hash)
+        if block is None:
+            block = self._blocks[header.hash] = self.chain.get_block_by_header(header)
+        return block
+
+    def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        vm_class = self.chain.get_vm_class(header)
+        return tuple(self.chain.chaindb.get_receipts(header, vm_class.get_receipt_builder()))
+
+    def receipts_json(self, header: BlockHeaderAPI,
+                      receipts: tuple[ReceiptAPI, ...] | None = None) -> list[dict[str, Any]]:
+        """The block's receipts as eth_getBlockReceipts returns them (shared: do not mutate).
+        ``receipts`` saves the trie reads when the caller has them (a NewHead event)."""
+        out = self._receipts_json.get(header.hash)
+        if out is None:
+            out = format.receipts_json(self.block(header),
+                                       receipts if receipts is not None
+                                       else self.receipts(header))
+            self._receipts_json[header.hash] = out
+        return out
+
+    def total_difficulty(self, header: BlockHeaderAPI) -> int | None:
+        try:
+            return int(self.chain.get_score(header.hash))
+        except (HeaderNotFound, KeyError):
+            return None

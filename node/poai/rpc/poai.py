@@ -1,0 +1,103 @@
+"""poai_* namespace: quiz parameters, epochs, recent seals with their losses, mining rate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from poai.quiz.epoch import epoch_index, epoch_key, seed_block_number
+from poai.quiz.reduce import MalformedMixHash, unpack_q
+from poai.rpc.context import RpcContext
+from poai.rpc.errors import InvalidParams
+from poai.rpc.hexutil import addr, data, param, parse_qty, qty
+
+MAX_SEALS = 256
+
+
+def _quiz(ctx: RpcContext) -> Any:
+    return ctx.node.config.quiz
+
+
+def quiz_params(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    return dict(_quiz(ctx).to_dict())
+
+
+def epoch(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    """The epoch of the head (or of the given block), its seed block and its key."""
+    header = ctx.resolve_block(param(params, 0, "block", "latest"))
+    blocks = _quiz(ctx).epoch_blocks
+    index = epoch_index(header.block_number, blocks)
+    seed_number = seed_block_number(index, blocks)
+    seed = ctx.header_by_number(seed_number)
+    out: dict[str, Any] = {"epoch": qty(index), "epochBlocks": qty(blocks),
+                           "firstBlock": qty(index * blocks), "seedBlock": qty(seed_number)}
+    if seed is not None:
+        out["seedHash"] = data(seed.hash)
+        out["epochKey"] = data(epoch_key(seed.hash, index))
+    return out
+
+
+def last_seals(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
+    """Seals of the last N canonical blocks; losses are the claimed q_j / 2**B (nats/token)."""
+    count = parse_qty(param(params, 0, "count", "0x10"), "count")
+    if count > MAX_SEALS:
+        raise InvalidParams(f"count too large: at most {MAX_SEALS}")
+    quiz = _quiz(ctx)
+    head = ctx.node.head()
+    # Blocks this node mined also carry the miner's unrounded per-sample losses.
+    mined = {bytes(r.block_hash): r for r in
+             getattr(ctx.node.mining_stats(), "last_seals", None) or []}
+    out = []
+    for number in range(head.block_number, max(0, head.block_number - count + 1) - 1, -1):
+        if number == 0:
+            break
+        header = ctx.header_by_number(number)
+        if header is None:
+            break
+        try:
+            qs = unpack_q(header.mix_hash, quiz.k)
+        except MalformedMixHash:
+            qs = ()
+        out.append({
+            "number": qty(number), "hash": data(header.hash), "miner": addr(header.coinbase),
+            "difficulty": qty(header.difficulty), "nonce": data(header.nonce),
+            "mixHash": data(header.mix_hash), "q": [qty(q) for q in qs],
+            "losses": [q / quiz.grid_scale for q in qs],
+            "meanLoss": (sum(qs) / len(qs) / quiz.grid_scale) if qs else None,
+        })
+        record = mined.get(bytes(header.hash))
+        if record is not None:
+            out[-1].update({"minerLosses": list(record.losses), "attempts": record.attempts,
+                            "sealSeconds": record.seconds})
+    return out
+
+
+def mining(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    stats = ctx.node.mining_stats()
+    raw = asdict(stats) if is_dataclass(stats) and not isinstance(stats, type) else dict(
+        getattr(stats, "__dict__", {}))
+    return {"hashrate": float(raw.get("hashrate", 0.0)),
+            "blocksMined": int(raw.get("blocks_mined", 0)),
+            "mining": bool(getattr(ctx.node, "mine", False))}
+
+
+def model_manifest(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    config = ctx.node.config
+    dataset = getattr(config, "dataset", None)
+    out: dict[str, Any] = {"manifest": getattr(config, "model_manifest", None)}
+    if dataset is not None:
+        out["dataset"] = {k: (v.hex() if isinstance(v, bytes) else
+                              v if isinstance(v, int | float | str) else str(v))
+                          for k, v in (asdict(dataset) if is_dataclass(dataset)
+                                       else dict(dataset)).items()}
+    return out
+
+
+METHODS = {
+    "poai_quizParams": quiz_params,
+    "poai_epoch": epoch,
+    "poai_lastSeals": last_seals,
+    "poai_mining": mining,
+    "poai_attemptsPerSecond": lambda ctx, params: mining(ctx, params)["hashrate"],
+    "poai_modelManifest": model_manifest,
+}

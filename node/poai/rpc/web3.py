@@ -1,0 +1,40 @@
+"""web3_* and net_* namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import keccak
+
+from poai.rpc.context import RpcContext
+from poai.rpc.hexutil import data, param, parse_data, qty
+
+
+def client_version(ctx: RpcContext, params: list[Any]) -> str:
+    return ctx.client_version
+
+
+def sha3(ctx: RpcContext, params: list[Any]) -> str:
+    return data(keccak(parse_data(param(params, 0, "data"))))
+
+
+def net_version(ctx: RpcContext, params: list[Any]) -> str:
+    return str(ctx.chain_id)  # a decimal string, as geth; MetaMask needs it
+
+
+def net_listening(ctx: RpcContext, params: list[Any]) -> bool:
+    return True
+
+
+def net_peer_count(ctx: RpcContext, params: list[Any]) -> str:
+    count = getattr(ctx.node, "peer_count", None)
+    return qty(int(count()) if callable(count) else 0)
+
+
+METHODS = {
+    "web3_clientVersion": client_version,
+    "web3_sha3": sha3,
+    "net_version": net_version,
+    "net_listening": net_listening,
+    "net_peerCount": net_peer_count,
+}

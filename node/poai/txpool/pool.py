@@ -1,0 +1,369 @@
+"""Transaction pool: per-sender nonce order, fee-bump replacement, limits and eviction.
+
+Rules and messages follow geth's legacypool so wallets and tools show familiar errors.
+A transaction is *pending* when its nonce continues the sender's on-chain nonce without a gap,
+*queued* otherwise. Transactions whose fee cap is below the current base fee stay pending in the
+pool (as in geth) but are not selected for a block until the base fee falls.
+
+Admission is on the hot path of every eth_sendRawTransaction, which runs under ``Node.lock``:
+decoding and signature checks (three ECDSA operations in py-evm) are memoised by raw bytes and
+by transaction hash, so a caller can do them before taking the lock (`verify_raw`), and the
+head's state is built once per head (`on_new_head`) instead of once per transaction.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import rlp
+from eth.abc import SignedTransactionAPI, StateAPI, TransactionBuilderAPI
+from eth_utils import ValidationError, to_checksum_address
+from lru import LRU
+
+logger = logging.getLogger(__name__)
+
+TX_MAX_SIZE = 128 * 1024  # geth txMaxSize: 4 slots of 32 KiB
+PRICE_BUMP_PERCENT = 10  # geth's default --txpool.pricebump
+
+
+class TxPoolError(ValueError):
+    """A rejected transaction; ``code`` is the JSON-RPC error code (geth uses -32000)."""
+
+    def __init__(self, message: str, code: int = -32000) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    global_slots: int = 5120  # geth GlobalSlots + GlobalQueue, counted together here
+    account_slots: int = 256  # per sender, pending and queued together
+    max_tx_size: int = TX_MAX_SIZE
+
+
+DECODED_CACHE_SIZE = 1024  # raw transactions decoded recently (a send decodes twice)
+DECODED_CACHE_MAX_RAW = 32 * 1024  # bigger ones are rare: decode them again
+SENDER_CACHE_SIZE = 16384  # transaction hash -> sender whose signature was checked
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+_decoded: Any = LRU(DECODED_CACHE_SIZE)  # (builder, raw) -> SignedTransactionAPI
+_senders: Any = LRU(SENDER_CACHE_SIZE)  # tx hash -> sender (signature checked)
+
+
+def decode_transaction(builder: type[TransactionBuilderAPI], raw: bytes) -> SignedTransactionAPI:
+    """Decode a raw (legacy or typed) transaction; bad RLP gets one clear error.
+
+    Recent decodings are reused (the same object, so its recovered sender comes along)."""
+    if not raw:
+        raise TxPoolError("typed transaction too short")
+    key = (builder, bytes(raw))
+    tx = _decoded.get(key)
+    if tx is not None:
+        return tx  # type: ignore[no-any-return]
+    try:
+        tx = builder.decode(raw)
+    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError,
+            TypeError, IndexError) as exc:
+        raise TxPoolError(f"rlp: invalid transaction encoding ({exc.__class__.__name__})") from exc
+    if len(raw) <= DECODED_CACHE_MAX_RAW:
+        _decoded[key] = tx
+    return tx
+
+
+def verify_sender(tx: SignedTransactionAPI) -> bytes:
+    """The sender of ``tx`` after checking its signature; TxPoolError for a bad one.
+
+    Memoised by transaction hash, which covers the signature: the same hash is the same
+    signature over the same fields."""
+    tx_hash = tx.hash
+    sender = _senders.get(tx_hash)
+    if sender is not None:
+        return sender  # type: ignore[no-any-return]
+    try:
+        # py-evm's check_signature_validity recovers the key a second time and verifies the
+        # signature against it, which only adds libsecp256k1's low-s rule (EIP-2): check
+        # the values directly and recover once.
+        if not (0 < tx.r < SECP256K1_N and 0 < tx.s <= SECP256K1_N // 2):
+            raise ValueError("signature values out of range (EIP-2)")
+        sender = tx.sender
+    except Exception as exc:  # ValidationError, BadSignature, coincurve's own types
+        raise TxPoolError("invalid sender: invalid signature") from exc
+    _senders[tx_hash] = sender
+    return bytes(sender)
+
+
+def verify_raw(builder: type[TransactionBuilderAPI], raw: bytes) -> None:
+    """Decode ``raw`` and check its signature now, so a later `decode_transaction` and
+    `TxPool.add` of the same bytes skip that work; errors are left for that later call."""
+    try:
+        verify_sender(decode_transaction(builder, raw))
+    except TxPoolError:
+        pass
+
+
+def sender_of(tx: SignedTransactionAPI) -> bytes:
+    """``tx.sender``, without the ECDSA recovery when the pool has checked this transaction."""
+    sender = _senders.get(tx.hash)
+    return bytes(sender) if sender is not None else bytes(tx.sender)
+
+
+def _tip(tx: SignedTransactionAPI, base_fee: int) -> int:
+    """Effective miner tip per gas at ``base_fee`` (negative when the fee cap is below it)."""
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+def _addr(sender: bytes) -> str:
+    return to_checksum_address(sender)
+
+
+class TxPool:
+    """Thread-safe transaction pool. ``state_at_head`` returns the state of the canonical head."""
+
+    def __init__(
+        self,
+        chain_id: int,
+        state_at_head: Callable[[], StateAPI],
+        *,
+        limits: PoolLimits | None = None,
+        block_gas_limit: Callable[[], int] | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self._state_at_head = state_at_head
+        self._limits = limits or PoolLimits()
+        self._block_gas_limit = block_gas_limit
+        self._by_sender: dict[bytes, dict[int, SignedTransactionAPI]] = {}
+        self._by_hash: dict[bytes, tuple[bytes, SignedTransactionAPI]] = {}
+        self._lock = threading.RLock()
+        # The head's state, read-only here, kept until the next `on_new_head`; `_head_epoch`
+        # tells a state fetched before a head change from one fetched after it.
+        self._head_state: StateAPI | None = None
+        self._head_epoch = 0
+
+    def _state(self) -> StateAPI:
+        # Called without self._lock: `state_at_head` takes Node.lock, and Node calls
+        # on_new_head (which takes self._lock) while holding Node.lock.
+        state = self._head_state
+        if state is not None:
+            return state
+        epoch = self._head_epoch
+        state = self._state_at_head()
+        with self._lock:
+            if self._head_epoch == epoch and self._head_state is None:
+                self._head_state = state
+        return state
+
+    # ---------------------------------------------------------------- admission
+    def add(self, tx: SignedTransactionAPI) -> bytes:
+        """Validate and admit ``tx``; returns its hash or raises :class:`TxPoolError`."""
+        state = self._state()
+        with self._lock:
+            return self._add(tx, state)
+
+    def _validate_static(self, tx: SignedTransactionAPI) -> bytes:
+        size = len(tx.encode()) if hasattr(tx, "encode") else len(rlp.encode(tx))
+        if size > self._limits.max_tx_size:
+            raise TxPoolError(
+                f"oversized data: transaction size {size}, limit {self._limits.max_tx_size}")
+        chain_id = tx.chain_id
+        if chain_id is None:
+            raise TxPoolError("only replay-protected (EIP-155) transactions allowed over RPC")
+        if chain_id != self.chain_id:
+            raise TxPoolError(
+                f"invalid chain id for signer: have {chain_id} want {self.chain_id}")
+        sender = verify_sender(tx)
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise TxPoolError(
+                "max priority fee per gas higher than max fee per gas: address "
+                f"{_addr(sender)}, maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, "
+                f"maxFeePerGas: {tx.max_fee_per_gas}")
+        intrinsic = tx.intrinsic_gas
+        if tx.gas < intrinsic:
+            raise TxPoolError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
+        if self._block_gas_limit is not None and tx.gas > self._block_gas_limit():
+            raise TxPoolError("exceeds block gas limit")
+        return sender
+
+    def _add(self, tx: SignedTransactionAPI, state: StateAPI) -> bytes:
+        tx_hash = tx.hash
+        if tx_hash in self._by_hash:
+            raise TxPoolError(f"already known: {tx_hash.hex()}")
+        sender = self._validate_static(tx)
+        state_nonce = state.get_nonce(sender)
+        if tx.nonce < state_nonce:
+            raise TxPoolError(
+                f"nonce too low: address {_addr(sender)}, tx: {tx.nonce} state: {state_nonce}")
+        cost = tx.gas * tx.max_fee_per_gas + tx.value
+        balance = state.get_balance(sender)
+        if balance < cost:
+            raise TxPoolError(
+                f"insufficient funds for gas * price + value: address {_addr(sender)} "
+                f"have {balance} want {cost}")
+        txs = self._by_sender.setdefault(sender, {})
+        old = txs.get(tx.nonce)
+        if old is not None:
+            if not _bumped(old, tx):
+                raise TxPoolError("replacement transaction underpriced")
+            self._remove(sender, old)
+            txs = self._by_sender.setdefault(sender, {})
+        elif len(txs) >= self._limits.account_slots:
+            raise TxPoolError(
+                f"account limit exceeded: {_addr(sender)} has {len(txs)} transactions in the pool")
+        elif len(self._by_hash) >= self._limits.global_slots:
+            self._evict_cheapest_for(tx, sender)
+        txs[tx.nonce] = tx
+        self._by_hash[tx_hash] = (sender, tx)
+        logger.debug("txpool: added %s nonce %d from %s", tx_hash.hex(), tx.nonce, _addr(sender))
+        return tx_hash
+
+    def _evict_cheapest_for(self, tx: SignedTransactionAPI, sender: bytes) -> None:
+        # Evict the cheapest transaction of another sender (its highest nonce, so no gap opens
+        # before a remaining transaction) when the newcomer pays more; else the pool is full.
+        cheapest: tuple[int, bytes, SignedTransactionAPI] | None = None
+        for other, txs in self._by_sender.items():
+            if other == sender or not txs:
+                continue
+            last = txs[max(txs)]
+            price = last.max_fee_per_gas
+            if cheapest is None or price < cheapest[0]:
+                cheapest = (price, other, last)
+        if cheapest is None or cheapest[0] >= tx.max_fee_per_gas:
+            raise TxPoolError("transaction underpriced: txpool is full")
+        logger.debug("txpool: evicting %s", cheapest[2].hash.hex())
+        self._remove(cheapest[1], cheapest[2])
+
+    def _remove(self, sender: bytes, tx: SignedTransactionAPI) -> None:
+        self._by_hash.pop(tx.hash, None)
+        txs = self._by_sender.get(sender)
+        if txs is not None and txs.get(tx.nonce) is tx:
+            del txs[tx.nonce]
+            if not txs:
+                del self._by_sender[sender]
+
+    # ---------------------------------------------------------------- queries
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        with self._lock:
+            entry = self._by_hash.get(tx_hash)
+            return entry[1] if entry else None
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def _split(self, state: StateAPI) -> dict[bytes, tuple[list[SignedTransactionAPI],
+                                                         list[SignedTransactionAPI]]]:
+        """Per sender: (pending in nonce order, queued in nonce order)."""
+        out = {}
+        for sender, txs in self._by_sender.items():
+            nonce = state.get_nonce(sender)
+            pending, queued = [], []
+            for n in sorted(txs):
+                if n == nonce:
+                    pending.append(txs[n])
+                    nonce += 1
+                elif n > nonce:
+                    queued.append(txs[n])
+            out[sender] = (pending, queued)
+        return out
+
+    def pending_nonce(self, sender: bytes) -> int | None:
+        """Next nonce after the sender's gap-free pending run, or None if it has none pooled."""
+        state = self._state()
+        with self._lock:
+            txs = self._by_sender.get(sender)
+            if not txs:
+                return None
+            nonce = state.get_nonce(sender)
+            while nonce in txs:
+                nonce += 1
+            return nonce
+
+    def pending_transactions(self) -> list[SignedTransactionAPI]:
+        state = self._state()
+        with self._lock:
+            split = self._split(state)
+            return [tx for pending, _ in split.values() for tx in pending]
+
+    def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]:
+        """Transactions for the next block: per sender in nonce order, senders by tip."""
+        state = self._state()
+        with self._lock:
+            split = self._split(state)
+            heads: list[tuple[int, int, bytes]] = []
+            queues: dict[bytes, list[SignedTransactionAPI]] = {}
+            for seq, (sender, (pending, _)) in enumerate(split.items()):
+                if pending and pending[0].max_fee_per_gas >= base_fee:
+                    queues[sender] = pending
+                    heapq.heappush(heads, (-_tip(pending[0], base_fee), seq, sender))
+            chosen: list[SignedTransactionAPI] = []
+            gas_left = gas_limit
+            positions = dict.fromkeys(queues, 0)
+            while heads and gas_left >= 21000:
+                _, seq, sender = heapq.heappop(heads)
+                queue = queues[sender]
+                tx = queue[positions[sender]]
+                if tx.gas > gas_left:
+                    continue  # this sender's later nonces cannot go before it: skip the sender
+                chosen.append(tx)
+                gas_left -= tx.gas
+                positions[sender] += 1
+                if positions[sender] < len(queue):
+                    nxt = queue[positions[sender]]
+                    if nxt.max_fee_per_gas >= base_fee:
+                        heapq.heappush(heads, (-_tip(nxt, base_fee), seq, sender))
+            return chosen
+
+    # ---------------------------------------------------------------- head changes
+    def on_new_head(self, included: Iterable[SignedTransactionAPI],
+                    dropped: Iterable[SignedTransactionAPI] = ()) -> None:
+        """Drop included and stale transactions; re-add those of blocks that left the chain."""
+        with self._lock:
+            self._head_epoch += 1
+            self._head_state = None
+        state = self._state()
+        with self._lock:
+            for tx in included:
+                entry = self._by_hash.get(tx.hash)
+                if entry is not None:
+                    self._remove(entry[0], entry[1])
+            for sender in list(self._by_sender):
+                nonce = state.get_nonce(sender)
+                for tx in [t for n, t in self._by_sender[sender].items() if n < nonce]:
+                    self._remove(sender, tx)
+            for tx in dropped:
+                try:
+                    self._add(tx, state)
+                except TxPoolError as exc:
+                    logger.debug("txpool: dropped-branch tx %s not re-added: %s",
+                                 tx.hash.hex(), exc)
+
+    # ---------------------------------------------------------------- txpool_* views
+    def status(self) -> dict[str, int]:
+        state = self._state()
+        with self._lock:
+            split = self._split(state)
+            return {"pending": sum(len(p) for p, _ in split.values()),
+                    "queued": sum(len(q) for _, q in split.values())}
+
+    def content(self) -> dict[str, dict[bytes, dict[int, SignedTransactionAPI]]]:
+        """``{"pending": {sender: {nonce: tx}}, "queued": {...}}``; RPC formats the txs."""
+        state = self._state()
+        with self._lock:
+            split = self._split(state)
+            pending = {s: {t.nonce: t for t in p} for s, (p, _) in split.items() if p}
+            queued = {s: {t.nonce: t for t in q} for s, (_, q) in split.items() if q}
+            return {"pending": pending, "queued": queued}
+
+
+def _bumped(old: SignedTransactionAPI, new: SignedTransactionAPI) -> bool:
+    """geth: a replacement must raise both the fee cap and the tip by PRICE_BUMP_PERCENT."""
+    def threshold(value: int) -> int:
+        return value * (100 + PRICE_BUMP_PERCENT) // 100
+
+    return (new.max_fee_per_gas >= threshold(old.max_fee_per_gas)
+            and new.max_priority_fee_per_gas >= threshold(old.max_priority_fee_per_gas)
+            and new.max_fee_per_gas > old.max_fee_per_gas)

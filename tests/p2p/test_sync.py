@@ -1,0 +1,96 @@
+"""History sync (with a restart midway) and fork choice after a partition, on real Nodes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from p2p_chainmaker import extend, signed_transfers
+from p2p_helpers import stop_node, wait_for
+from poai.chain.devaccounts import dev_accounts
+
+QUICK = os.environ.get("CI") == "true"
+NodeFactory = Callable[..., tuple[Any, Any]]
+
+
+def head(node: Any) -> tuple[int, bytes]:
+    h = node.head()
+    return h.block_number, bytes(h.hash)
+
+
+def canonical_has_tx(node: Any, tx_hash: bytes) -> bool:
+    with node.lock:
+        try:
+            number, _ = node.chain.chaindb.get_transaction_index(tx_hash)
+        except Exception:  # noqa: BLE001 - not in the canonical chain
+            return False
+        block = node.chain.get_canonical_block_by_number(number)
+        return any(bytes(tx.hash) == tx_hash for tx in block.transactions)
+
+
+@pytest.mark.slow
+def test_sync_of_a_long_chain_survives_a_restart(make_node: NodeFactory, tmp_path: Path
+                                                 ) -> None:
+    length = 60 if QUICK else 500
+    a, sa = make_node()
+    extend(a, length)
+    assert a.head().block_number == length
+    bdir = tmp_path / "syncer"
+    batch = 16 if QUICK else 64  # several batches: the restart lands midway
+    b, sb = make_node(datadir=bdir, peers=sa.host.full_addrs(), sync_batch=batch)
+    wait_for(lambda: b.head().block_number >= length // 3, timeout=300, what="partial sync")
+    stop_node(b, sb)  # a restart midway
+    progress: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: progress.append(record.getMessage())  # type: ignore[method-assign]
+    sync_log = logging.getLogger("poai.p2p.sync")
+    old_level = sync_log.level
+    sync_log.setLevel(logging.INFO)
+    sync_log.addHandler(handler)
+    try:
+        b2, sb2 = make_node(datadir=bdir, peers=sa.host.full_addrs(), sync_batch=batch)
+        resumed_at = b2.head().block_number
+        assert length > resumed_at >= length // 3  # the stored head survived, midway
+        wait_for(lambda: head(b2) == head(a), timeout=300, what="sync to the head")
+    finally:
+        sync_log.removeHandler(handler)
+        sync_log.setLevel(old_level)
+    assert sb2.syncer.blocks_imported <= length - resumed_at  # resumed, not restarted
+    assert any("blocks/s" in line for line in progress), progress  # progress shown
+    extend(a, 2)  # and then it follows the head
+    wait_for(lambda: head(b2) == head(a), timeout=60, what="following the head")
+
+
+@pytest.mark.slow
+def test_partitioned_miners_converge_and_keep_both_sides_transactions(
+        make_node: NodeFactory) -> None:
+    a, sa = make_node(mine=True, coinbase=b"\xaa" * 20)
+    b, sb = make_node(mine=True, coinbase=b"\xbb" * 20)
+    accts = dev_accounts()
+    tx_a = a.submit_raw_transaction(
+        signed_transfers(a.config.chain_id, accts[2].private_key, b"\x01" * 20, 1)[0])
+    tx_b = b.submit_raw_transaction(
+        signed_transfers(b.config.chain_id, accts[3].private_key, b"\x02" * 20, 1)[0])
+    wait_for(lambda: canonical_has_tx(a, tx_a) and canonical_has_tx(b, tx_b), timeout=120,
+             what="each side mines its own transaction")
+    wait_for(lambda: a.head().block_number >= 3 and b.head().block_number >= 3, timeout=120,
+             what="both branches grow")
+    with a.lock, b.lock:
+        split_a, split_b = bytes(a.head().hash), bytes(b.head().hash)
+        td_a = a.chain.get_score(split_a)
+        td_b = b.chain.get_score(split_b)
+    assert split_a != split_b and not canonical_has_tx(a, tx_b)  # really partitioned
+    b_addr = sb.host.full_addrs()[0]
+    sa.host.add_static_peer(b_addr)  # heal the partition
+    wait_for(lambda: head(a) == head(b), timeout=180, what="convergence")
+    with a.lock:
+        final_td = a.chain.get_score(a.head().hash)
+    assert final_td >= max(td_a, td_b)  # the heavier chain (or its extension) won
+    # Both sides' transactions end up mined on the common chain: the loser's went back to
+    # its pool and were gossiped again.
+    wait_for(lambda: all(canonical_has_tx(n, t) for n in (a, b) for t in (tx_a, tx_b)),
+             timeout=180, what="both transactions on the common chain")

@@ -1,0 +1,166 @@
+"""The Node service: data dir handling, restart, import with fork choice and reorgs, mining."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "chain"))
+
+from poai.chain.config import ChainConfig  # noqa: E402
+from poai.chain.devaccounts import dev_accounts  # noqa: E402
+from poai.db.leveldb import LevelDB  # noqa: E402
+from poai.node import DatadirError, NewHead, NewPendingTx, Node, NodeEvent  # noqa: E402
+from poai.quiz.seal import verify_seal  # noqa: E402
+from poai_tiny import mine_on, signed_transfers, tiny_config  # noqa: E402
+
+ACCTS = dev_accounts()
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> ChainConfig:
+    return tiny_config(tmp_path_factory.mktemp("node-assets"))
+
+
+def test_restart_resumes_from_the_stored_head(config: ChainConfig, tmp_path: Path) -> None:
+    node = Node(tmp_path, config)
+    node.start()
+    genesis = node.head()
+    head = genesis
+    for _ in range(3):
+        head = node.import_block(mine_on(node.chain, head, persist=False)).block.header
+    node.stop()
+    again = Node(tmp_path, config)
+    again.start()
+    assert again.head() == head
+    assert again.chain.get_canonical_block_header_by_number(0) == genesis  # type: ignore[arg-type]
+    again.stop()
+
+
+def test_datadir_of_another_chain_is_refused(config: ChainConfig, tmp_path: Path) -> None:
+    node = Node(tmp_path, config)
+    node.start()
+    node.stop()
+    other = tiny_config(tmp_path / "other-assets", chain_id=7338)
+    with pytest.raises(DatadirError, match="belongs to chain 7337"):
+        Node(tmp_path, other).start()
+
+
+def test_foreign_or_locked_datadir_is_refused(config: ChainConfig, tmp_path: Path) -> None:
+    foreign = LevelDB(tmp_path / "foreign" / "chaindata")
+    foreign[b"something"] = b"else"
+    foreign.close()
+    with pytest.raises(DatadirError, match="no PoAI chain marker"):
+        Node(tmp_path / "foreign", config).start()
+    node = Node(tmp_path / "mine", config)
+    node.start()
+    try:
+        with pytest.raises(DatadirError, match="in use"):
+            Node(tmp_path / "mine", config).start()
+    finally:
+        node.stop()
+
+
+def test_reorg_returns_dropped_transactions_to_the_pool(
+    config: ChainConfig, tmp_path: Path
+) -> None:
+    node = Node(tmp_path, config)
+    node.start()
+    events: list[NodeEvent] = []
+    node.add_listener(events.append)
+    try:
+        genesis = node.head()
+        raw = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1)[0]
+        tx_hash = node.submit_raw_transaction(raw)
+        assert isinstance(events[-1], NewPendingTx) and events[-1].tx_hash == tx_hash
+        txs = node.txpool.select(10**9, config.gas_limit)
+        assert [t.hash for t in txs] == [tx_hash]
+        a1 = mine_on(node.chain, genesis, txs, persist=False)
+        res = node.import_block(a1)
+        assert res.is_new_head and node.txpool.get(tx_hash) is None  # included: left the pool
+        assert isinstance(events[-1], NewHead) and events[-1].block.hash == a1.hash
+        assert events[-1].receipts[0].gas_used == 21000
+        a2 = mine_on(node.chain, a1.header, persist=False)
+        node.import_block(a2)  # branch A: TD 1 + 1 + 1
+
+        # A heavier branch without the transaction: fast blocks (difficulty 2, then 3).
+        b1 = mine_on(node.chain, genesis, gap=1, persist=False)
+        assert not node.import_block(b1).is_new_head  # TD 1 + 2: a tie keeps the first seen
+        assert node.head().hash == a2.hash
+        b2 = mine_on(node.chain, b1.header, gap=1, persist=False)
+        res = node.import_block(b2)  # TD 1 + 2 + 3: reorg
+        assert [b.hash for b in res.removed] == [a1.hash, a2.hash]
+        assert [b.hash for b in res.new_canonical] == [b1.hash, b2.hash]
+        assert node.head().hash == b2.hash
+        ev = events[-1]
+        assert isinstance(ev, NewHead) and [b.hash for b in ev.removed_blocks] == [a1.hash, a2.hash]
+        assert node.txpool.get(tx_hash) is not None  # back in the pool
+        assert node.import_block(b2).already_known
+    finally:
+        node.stop()
+
+
+def test_invalid_block_is_rejected_and_leaves_no_trace(config: ChainConfig, tmp_path: Path) -> None:
+    from eth_utils.exceptions import ValidationError
+
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        genesis = node.head()
+        good = mine_on(node.chain, genesis, persist=False)
+        bad = good.copy(header=good.header.copy(state_root=b"\x13" * 32))
+        with pytest.raises(ValidationError):
+            node.import_block(bad)
+        assert node.head() == genesis
+        assert node.import_block(good).is_new_head
+    finally:
+        node.stop()
+
+
+def test_mining_node_mines_pool_transactions(config: ChainConfig, tmp_path: Path) -> None:
+    node = Node(tmp_path, config, mine=True, miner_workers=1, coinbase=ACCTS[5].address)
+    heads: list[NewHead] = []
+    new_head = threading.Event()
+
+    def on_event(ev: NodeEvent) -> None:
+        if isinstance(ev, NewHead):
+            heads.append(ev)
+            new_head.set()
+
+    node.add_listener(on_event)
+    node.start()
+    try:
+        for raw in signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 5):
+            node.submit_raw_transaction(raw)
+        # The transfers may land in one block or several (a template can be built while they
+        # arrive); wait until all five are mined.  Generous bound: worker start-up is slow on a
+        # loaded machine.
+        deadline = time.monotonic() + 300
+        while node.state_at_head().get_nonce(ACCTS[0].address) < 5:
+            assert time.monotonic() < deadline, "the transfers were not mined in time"
+            new_head.wait(1.0)
+            new_head.clear()
+        assert sum(len(ev.block.transactions) for ev in heads) == 5
+        stats = node.mining_stats()
+        assert stats.mining and stats.blocks_mined >= 1 and stats.last_seals
+        seal = stats.last_seals[0]
+        header = node.chain.get_block_header_by_hash(seal.block_hash)
+        assert len(seal.q) == config.quiz.k and header.difficulty == seal.difficulty
+        # Every mined block carries a seal that an independent check accepts, and no block is
+        # stamped ahead of the clock.
+        from poai.consensus.seal_hash import seal_hash
+
+        head = node.head()
+        assert head.timestamp <= time.time() + 1
+        h = head
+        while h.block_number > 0:
+            verify_seal(node.quiz_context(h), seal_hash(h), int.from_bytes(h.nonce, "big"),
+                        h.mix_hash, h.difficulty)
+            h = node.chain.get_block_header_by_hash(h.parent_hash)
+    finally:
+        node.stop()
+    assert node.mining_stats().mining is False
