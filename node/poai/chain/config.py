@@ -15,6 +15,9 @@ from poai.quiz.params import QuizParams
 
 ETHER = 10**18
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "assets" / "devnet.json"
+# The governance contracts' genesis accounts (scripts/build_genesis_contracts.py).  A config
+# names its own with "genesisContracts" (a path, or null for a chain without governance).
+DEFAULT_GENESIS_CONTRACTS = DEFAULT_CONFIG.parent / "genesis_contracts.json"
 
 
 class ConfigError(ValueError):
@@ -56,6 +59,9 @@ class ChainConfig:
     dev_mnemonic: str | None = None
     dev_accounts: int = 0
     max_future_drift: int = 15  # seconds a header may be ahead of our clock (geth: 15 s)
+    # Governance contracts placed in genesis (ModelRegistry, DatasetDAO, ... at fixed
+    # addresses); None: no contracts, every epoch's quiz uses the genesis model and dataset.
+    genesis_contracts: Path | None = DEFAULT_GENESIS_CONTRACTS
 
     def __post_init__(self) -> None:
         if not 1 <= self.chain_id < 2**63:
@@ -163,7 +169,20 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         dev_mnemonic=data.get("devMnemonic"),
         dev_accounts=_int(data.get("devAccounts", 0), "devAccounts"),
         max_future_drift=_int(data.get("maxFutureDrift", 15), "maxFutureDrift"),
+        genesis_contracts=_contracts_path(data, base_dir),
     )
+
+
+def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:
+    # Absent: the bundled asset, so a copy of devnet.json elsewhere keeps its contracts.
+    if "genesisContracts" not in data:
+        return DEFAULT_GENESIS_CONTRACTS
+    value = data["genesisContracts"]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"genesisContracts: expected a path or null, got {value!r}")
+    return (base_dir / value).resolve()
 
 
 def load_genesis_config(path: str | Path | None = None) -> ChainConfig:
@@ -202,6 +221,9 @@ def dump_genesis_config(config: ChainConfig) -> dict[str, Any]:
         },
         "devMnemonic": config.dev_mnemonic,
         "devAccounts": config.dev_accounts,
+        "genesisContracts": (
+            str(config.genesis_contracts) if config.genesis_contracts is not None else None
+        ),
         "alloc": {
             "0x" + addr.hex(): {
                 "balance": str(a.balance),
