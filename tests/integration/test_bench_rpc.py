@@ -7,7 +7,7 @@ import shutil
 import sys
 
 import pytest
-from conftest import BIN, ROOT, run_tool
+from nodeproc import BIN, ROOT, run_tool
 
 
 @pytest.mark.slow

@@ -74,7 +74,8 @@ def test_receipts_one_by_one_equal_the_blocks(rpc: Rpc, node: DevNode) -> None:
         r["transactionHash"] for r in in_chain_order]
 
 
-def test_lock_free_methods_answer_while_the_node_lock_is_held(rpc: Rpc, node: DevNode) -> None:
+def test_lock_free_methods_answer_while_the_node_lock_is_held(rpc: Rpc, node: DevNode,
+                                                              server: ServerThread) -> None:
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -89,6 +90,8 @@ def test_lock_free_methods_answer_while_the_node_lock_is_held(rpc: Rpc, node: De
         started = time.monotonic()
         assert rpc.call("eth_chainId") == hex(31337)
         assert rpc.call("net_version") == "31337"
+        # eth_sendRawTransaction's decoding before the lock needs only the (single) VM's builder
+        assert server.server.ctx.transaction_builder() is node._builder
         assert time.monotonic() - started < 3  # not behind the 10 s hold
         answer: dict[str, object] = {}
         reader = threading.Thread(

@@ -1,0 +1,215 @@
+"""Governance in the chain: the contracts a genesis config places at fixed addresses, and each
+epoch's quiz assets as ModelRegistry / DatasetDAO name them.
+
+DESIGN "Quiz-loss seal" step 2 and docs/CONTRACTS.md "Node rule": epoch e's model snapshot and
+dataset are read in the state after e's seed block *on the branch being judged*, by
+`poai.governance.EpochAssetResolver`.  A reading costs ~0.1-0.4 s, so it is cached per seed
+block hash (one per epoch per branch, never per block).  Verification (import, P2P) and mining
+reach it through the same `EpochQuizContexts.quiz_context_for`, so they cannot disagree.
+
+Errors: `MissingBlobs` / `MissingDataset` mean the node cannot judge that epoch's seals yet (the
+block is not bad: fetch the files and retry); `SeedStateUnavailable` means the seed block's
+state is not stored yet (e.g. a sync batch verified ahead of its import); `GovernanceReadError`
+means the contracts' state is not what genesis put there: fatal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
+from eth_typing import Hash32
+
+from poai.chain.config import AccountAlloc, ChainConfig, ConfigError, parse_alloc
+from poai.chain.epochs import EpochAssets
+from poai.governance.contracts import (
+    GenesisContracts,
+    GenesisContractsError,
+    parse_genesis_contracts,
+)
+from poai.governance.epoch_context import (
+    EpochAssetResolver,
+    GenesisAssets,
+    GovernanceError,
+    GovernedAssets,
+    MissingBlobs,
+    MissingDataset,
+)
+from poai.governance.reader import GovernanceReadError
+from poai.quiz.epoch import seed_block_number
+
+log = logging.getLogger("poai.governance")
+
+_CACHE = 256
+StateAt = Callable[[BlockHeaderAPI], StateAPI]  # the state after a (stored) block
+
+
+class SeedStateUnavailable(GovernanceError):
+    """The state after an epoch's seed block is not stored (yet): its quiz cannot be read."""
+
+
+@dataclass(frozen=True)
+class ConfigContracts:
+    """The genesis contracts a chain config names: addresses, alloc and build parameters."""
+
+    path: Path
+    contracts: GenesisContracts
+    alloc: dict[bytes, AccountAlloc]
+    params: dict[str, Any]  # MigrationParams fields the asset was built with
+
+    @property
+    def addresses(self) -> dict[str, bytes]:
+        return dict(self.contracts.addresses)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int) -> ConfigContracts:
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+        contracts = parse_genesis_contracts(doc)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"genesisContracts: {p} does not exist") from exc
+    except (json.JSONDecodeError, GenesisContractsError) as exc:
+        raise ConfigError(f"genesisContracts: {p}: {exc}") from exc
+    params = doc.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"genesisContracts: {p}: 'params' is not an object")
+    alloc = parse_alloc(contracts.alloc)
+    return ConfigContracts(p, contracts, alloc, params)
+
+
+def config_contracts(config: ChainConfig) -> ConfigContracts | None:
+    """The genesis contracts of `config` (None when it has none), checked against the config:
+    the contracts' epoch length must be the quiz's, and no dev account may sit on a contract."""
+    if config.genesis_contracts is None:
+        return None
+    path = Path(config.genesis_contracts)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError as exc:
+        raise ConfigError(f"genesisContracts: {path} does not exist") from exc
+    cc = _load(str(path), mtime)
+    epoch_blocks = cc.params.get("epoch_blocks")
+    if epoch_blocks is not None and int(epoch_blocks) != config.quiz.epoch_blocks:
+        raise ConfigError(
+            f"genesisContracts: {path} was built for epochs of {epoch_blocks} blocks, the quiz "
+            f"has {config.quiz.epoch_blocks}: rebuild it with the same epoch_blocks"
+        )
+    clash = sorted("0x" + a.hex() for a in set(cc.alloc) & set(config.alloc))
+    if clash:
+        raise ConfigError(f"alloc: {', '.join(clash)} collide with the genesis contracts")
+    return cc
+
+
+def _default_blob_dir() -> Path:
+    # Only for chains used without a Node (tools, tests): content-addressed, so sharing is safe.
+    return Path(tempfile.gettempdir()) / "poai-epoch-assets"
+
+
+class GovernedEpochAssets:
+    """Epoch quiz assets from governance state, shared by every chain object of one node.
+
+    `blob_dir` / `dataset_dir`: the node's stores (`<datadir>/blobs`, `<datadir>/datasets`);
+    snapshots other than genesis get their manifest (and copies of reused genesis blobs) there.
+    """
+
+    def __init__(
+        self,
+        config: ChainConfig,
+        blob_dir: str | Path | None = None,
+        dataset_dir: str | Path | None = None,
+    ) -> None:
+        cc = config_contracts(config)
+        if cc is None:
+            raise ValueError("the chain config has no genesis contracts")
+        self.config = config
+        self.contracts = cc
+        base = _default_blob_dir()
+        self.blob_dir = Path(blob_dir) if blob_dir is not None else base / "blobs"
+        self.dataset_dir = Path(dataset_dir) if dataset_dir is not None else base / "datasets"
+        self.resolver = EpochAssetResolver(
+            cc.contracts, GenesisAssets.from_chain_config(config), self.blob_dir,
+            self.dataset_dir,
+        )
+        self._cache: OrderedDict[bytes, tuple[int, GovernedAssets]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, seed_hash: bytes) -> tuple[int, GovernedAssets] | None:
+        """(epoch, assets) resolved for the epoch whose seed block is `seed_hash`."""
+        with self._lock:
+            return self._cache.get(seed_hash)
+
+    def assets_for(
+        self, epoch: int, seed: BlockHeaderAPI, headers: HeaderDatabaseAPI, state_at: StateAt
+    ) -> EpochAssets:
+        """The quiz assets of `epoch`, whose seed block (on the branch judged) is `seed`."""
+        hit = self.cached(seed.hash)
+        if hit is not None and hit[0] == epoch:
+            return _epoch_assets(hit[1])
+        eb = self.config.quiz.epoch_blocks
+
+        def seed_header_of(k: int) -> BlockHeaderAPI:
+            target = seed_block_number(k, eb)
+            cur = seed
+            while cur.block_number > target:
+                cur = headers.get_block_header_by_hash(Hash32(cur.parent_hash))
+            return cur
+
+        def seed_state(k: int) -> StateAPI:
+            return state_at(seed if k == epoch else seed_header_of(k))
+
+        def known(k: int) -> GovernedAssets | None:
+            h = self.cached(seed_header_of(k).hash)
+            return h[1] if h is not None and h[0] == k else None
+
+        started = time.monotonic()
+        where = f"epoch {epoch} (seed #{seed.block_number} 0x{seed.hash.hex()[:16]})"
+        try:
+            assets = self.resolver.resolve(epoch, seed_state, known)
+        except (MissingBlobs, MissingDataset) as exc:
+            log.error("%s: cannot build the quiz yet, its seals cannot be judged: %s", where, exc)
+            raise
+        except GovernanceReadError as exc:
+            log.critical("%s: governance contracts unreadable (fatal): %s", where, exc)
+            raise
+        with self._lock:
+            self._cache[bytes(seed.hash)] = (epoch, assets)
+            while len(self._cache) > _CACHE:
+                self._cache.popitem(last=False)
+        fallback = (
+            f" (epoch {assets.dataset_epoch}'s: key unrevealed)"
+            if assets.dataset_epoch != epoch else ""
+        )
+        log.info(
+            "%s: model snapshot %d manifest %s, dataset %d%s (read in %.2f s)",
+            where, assets.snapshot_id, assets.manifest_hash, assets.dataset_id, fallback,
+            time.monotonic() - started,
+        )
+        return _epoch_assets(assets)
+
+
+def _epoch_assets(a: GovernedAssets) -> EpochAssets:
+    return EpochAssets(a.manifest_hash, a.blob_dir, a.dataset_path, a.dataset_key)
+
+
+__all__ = [
+    "ConfigContracts",
+    "GovernanceError",
+    "GovernanceReadError",
+    "GovernedEpochAssets",
+    "MissingBlobs",
+    "MissingDataset",
+    "SeedStateUnavailable",
+    "config_contracts",
+]
