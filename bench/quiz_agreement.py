@@ -1,9 +1,9 @@
-"""Honest-agreement benchmark: do honest nodes with different compute settings accept each
-other's quiz seals?
+"""Honest-agreement benchmark: do honest nodes with different compute settings accept the quiz
+seals an honest miner publishes?
 
 Each quiz i (seal hash keccak256("agreement" ‖ i), nonce i, a fixed epoch key, the genesis model
-and dataset) is computed under several honest settings, each in its own process (torch reads
-ATEN_CPU_CAPABILITY at import):
+and dataset) is computed, with its router logits, under several honest settings, each ISA in its
+own process (torch reads ATEN_CPU_CAPABILITY at import):
 
   ref          consensus mode: 1 thread, the K samples as one batch, best CPU kernels
   threads2     2 intra-op threads
@@ -13,13 +13,23 @@ ATEN_CPU_CAPABILITY at import):
   isa_avx512   ATEN_CPU_CAPABILITY=avx512          (if the CPU has it)
 
 For every other setting s and quiz i, in both directions (miner = ref, verifier = s and the
-reverse), every value the miner may claim (poai.quiz.reduce.claimable_values with the miner's
-default margin) must be accepted by the verifier: `rejections` counts quizzes where one is not
-(must be 0).  `unsafe_claim_rejections` counts the same with margin 0 (claiming floor and ceiling
-blindly), which shows what the margin protects against.  `max_divergence_steps` is the largest
-|v − v'| · 2**B seen.
+reverse), the miner applies the honest publication rule: its routing-margin guard
+(poai.quiz.routing, DEFAULT_TAU) must pass — quizzes it drops are counted as `dropped_by_guard`
+and not published — and it claims only poai.quiz.reduce.claimable_values with the default
+margin.  Every published claim must be accepted by the verifier: `rejections` counts quizzes
+where one is not (must be 0).  For comparison, `rejections_without_guard` publishes every quiz
+and `unsafe_claim_rejections` also claims floor and ceiling blindly (margin 0).
 
-    .venv/bin/python bench/quiz_agreement.py            # full: 2,000 quizzes
+Router figures: `routing_flips` counts (quiz, setting) pairs whose expert choice differs anywhere
+(`routing_flips_published`: those the guard let through, must be 0);
+`max_router_logit_divergence` is the largest |logit − logit'| between ref and a setting over
+quizzes whose routing agreed everywhere (a flip changes every later layer), and
+`max_gap_divergence` the largest difference of a decision's k-th vs (k+1)-th gap there: tau's
+safety factor is DEFAULT_TAU over it.  `guard_drop_fraction_by_tau` is the share of quizzes the
+ref miner's guard would drop for other candidate tau values.  `max_divergence_steps` is the
+largest |v − v'| · 2**B over published quizzes.
+
+    .venv/bin/python bench/quiz_agreement.py            # full: 2,100 quizzes (≥ 2,000 published)
     .venv/bin/python bench/quiz_agreement.py --quick    # bounded: a few dozen quizzes
 """
 
@@ -27,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +49,7 @@ from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 EPOCH_SEED = b"\x42" * 32
+CANDIDATE_TAUS = (1e-6, 3e-6, 1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 1e-4)
 
 
 def _cpu_flags() -> set[str]:
@@ -61,149 +74,226 @@ def isa_variants(quick: bool) -> list[str | None]:
     return out
 
 
-def worker(modes: list[str], n: int) -> None:
+def worker(modes: list[str], n: int, outdir: str) -> None:
     """Compute quizzes 0..n-1 under each of `modes` in this process (one ISA, fixed at torch
-    import); print one JSON object {mode: losses}."""
+    import); save {"losses": (n, K) float64, "logits": (n, layers, K, T, E) float32} per mode to
+    outdir/<mode>.pt and print one JSON object {"capability": ...}."""
     import torch
     from poai.quiz._hash import keccak256
     from poai.quiz.context import load_runner
     from poai.quiz.epoch import epoch_key
     from poai.quiz.genesis import genesis_context
-    from poai.quiz.loss import sample_losses
+    from poai.quiz.routing import forward_with_router_logits
 
     ctx = genesis_context(epoch_key(EPOCH_SEED, 0))
     runner = load_runner(ctx)
+    salt_len = ctx.params.salt_len
     attempts = [runner.attempt(ctx.epoch_key, keccak256(b"agreement" + i.to_bytes(8, "big")), i)
                 for i in range(n)]
-    out: dict[str, Any] = {"capability": torch.backends.cpu.get_cpu_capability()}
     for mode in modes:
         torch.set_num_threads(2 if mode == "threads2" else 1)
-        rows = []
+        losses, logits = [], []
         for a in attempts:
             if mode == "one_by_one":
-                v = [sample_losses(runner.model, a.batch[j : j + 1], ctx.params.salt_len)[0]
-                     for j in range(a.batch.shape[0])]
+                parts = [forward_with_router_logits(runner.model, a.batch[j : j + 1], salt_len)
+                         for j in range(a.batch.shape[0])]
+                losses.append([p[0][0] for p in parts])
+                logits.append(torch.cat([p[1] for p in parts], dim=1))
             else:
-                v = sample_losses(runner.model, a.batch, ctx.params.salt_len)
-            rows.append(v)
-        out[mode] = rows
+                v, lg = forward_with_router_logits(runner.model, a.batch, salt_len)
+                losses.append(v)
+                logits.append(lg)
+        torch.save({"losses": torch.tensor(losses, dtype=torch.float64),
+                    "logits": torch.stack(logits)}, os.path.join(outdir, f"{mode}.pt"))
     torch.set_num_threads(1)
-    json.dump(out, sys.stdout)
+    json.dump({"capability": torch.backends.cpu.get_cpu_capability()}, sys.stdout)
 
 
-def run_variant(isa: str | None, modes: list[str], n: int,
+def run_variant(isa: str | None, modes: list[str], n: int, outdir: str,
                 out: IO[str]) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env.pop("ATEN_CPU_CAPABILITY", None)
     if isa is not None:
         env["ATEN_CPU_CAPABILITY"] = isa
-    cmd = [sys.executable, __file__, "--worker", "--modes", ",".join(modes), "--n", str(n)]
+    cmd = [sys.executable, __file__, "--worker", "--modes", ",".join(modes), "--n", str(n),
+           "--outdir", outdir]
     # Output to a file, not a pipe: a finished worker must not block on a full pipe buffer.
     return subprocess.Popen(cmd, env=env, stdout=out, text=True, cwd=REPO)
 
 
-def compare(ref: list[list[float]], other: list[list[float]], grid_bits: int,
-            margin: float) -> dict[str, Any]:
+def _claims_rejected(miner: list[float], verifier: list[float], grid_bits: int,
+                     margin: float) -> bool:
     from poai.quiz.reduce import claimable_values, is_accepted
 
+    return any(not is_accepted(q, b, grid_bits)
+               for a, b in zip(miner, verifier, strict=True)
+               for q in claimable_values(a, grid_bits, margin))
+
+
+def compare(ref: dict[str, Any], other: dict[str, Any], grid_bits: int, margin: float,
+            tau: float, top_k: int, salt_len: int) -> dict[str, Any]:
+    """Both directions of ref vs other under the publication rule (see module docstring)."""
+    import torch
+    from poai.quiz.routing import relevant_mask, routing_gaps
+
     scale = 1 << grid_bits
-    rejections = unsafe = identical = 0
-    max_div = 0.0
+    la: list[list[float]] = ref["losses"].tolist()
+    lb: list[list[float]] = other["losses"].tolist()
+    ga, gb = ref["gap"], other["gap"]
+    rejections = without_guard = unsafe = dropped_other = identical = 0
+    flips = flips_published = 0
+    max_div = max_logit_div = max_gap_div = 0.0
     worst: dict[str, Any] = {}
-    for i, (va, vb) in enumerate(zip(ref, other, strict=True)):
-        rejected = rejected_unsafe = False
-        for j, (a, b) in enumerate(zip(va, vb, strict=True)):
-            if abs(a - b) * scale > max_div:
-                max_div = abs(a - b) * scale
-                worst = {"quiz": i, "sample": j, "v_ref": a, "v_other": b}
-            identical += a == b
-            for miner, verifier in ((a, b), (b, a)):
-                if any(not is_accepted(q, verifier, grid_bits)
-                       for q in claimable_values(miner, grid_bits, margin)):
-                    rejected = True
-                if any(not is_accepted(q, verifier, grid_bits)
-                       for q in claimable_values(miner, grid_bits, 0.0)):
-                    rejected_unsafe = True
-        rejections += rejected
-        unsafe += rejected_unsafe
-    samples = sum(len(v) for v in ref)
-    return {"rejections": rejections, "unsafe_claim_rejections": unsafe,
-            "max_divergence_steps": max_div, "bit_identical_fraction": identical / samples,
-            "worst": worst}
+    rejected_without_guard: list[dict[str, Any]] = []
+    samples = 0
+    for i, (va, vb) in enumerate(zip(la, lb, strict=True)):
+        pub_a, pub_b = ga[i] >= tau, gb[i] >= tau
+        dropped_other += not pub_b
+        xa, xb = ref["logits"][i], other["logits"][i]
+        ia = torch.topk(xa, top_k, dim=-1).indices.sort(dim=-1).values
+        ib = torch.topk(xb, top_k, dim=-1).indices.sort(dim=-1).values
+        mask = relevant_mask(*xa.shape[:3], salt_len)
+        flipped = bool(((ia != ib).any(dim=-1) & mask).any())
+        if flipped:
+            flips += 1
+            flips_published += pub_a or pub_b
+        else:
+            max_logit_div = max(max_logit_div, float((xa - xb).abs().max()))
+            gap_div = (routing_gaps(xa, top_k) - routing_gaps(xb, top_k)).abs()
+            max_gap_div = max(max_gap_div, float(gap_div.max()))
+        bad = {"a": _claims_rejected(va, vb, grid_bits, margin),
+               "b": _claims_rejected(vb, va, grid_bits, margin)}
+        if bad["a"] or bad["b"]:
+            without_guard += 1
+            rejected_without_guard.append({"quiz": i, "gap_ref": ga[i], "gap_other": gb[i],
+                                           "flipped": flipped})
+        if (pub_a and bad["a"]) or (pub_b and bad["b"]):
+            rejections += 1
+        unsafe += (_claims_rejected(va, vb, grid_bits, 0.0)
+                   or _claims_rejected(vb, va, grid_bits, 0.0))
+        if pub_a or pub_b:
+            for j, (a, b) in enumerate(zip(va, vb, strict=True)):
+                samples += 1
+                identical += a == b
+                if abs(a - b) * scale > max_div:
+                    max_div = abs(a - b) * scale
+                    worst = {"quiz": i, "sample": j, "v_ref": a, "v_other": b}
+    return {"rejections": rejections, "rejections_without_guard": without_guard,
+            "rejected_without_guard": rejected_without_guard[:10],
+            "unsafe_claim_rejections": unsafe, "dropped_by_guard": dropped_other,
+            "routing_flips": flips, "routing_flips_published": flips_published,
+            "max_divergence_steps": max_div,
+            "max_router_logit_divergence": max_logit_div, "max_gap_divergence": max_gap_div,
+            "bit_identical_fraction": identical / samples if samples else 1.0, "worst": worst}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--n", type=int, default=None, help="quizzes (default 2000, quick 24)")
+    ap.add_argument("--n", type=int, default=None, help="quizzes (default 2100, quick 24)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--modes", default="batch", help=argparse.SUPPRESS)
+    ap.add_argument("--outdir", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    n = args.n if args.n is not None else (24 if args.quick else 2000)
+    n = args.n if args.n is not None else (24 if args.quick else 2100)
     if args.worker:
-        worker(args.modes.split(","), n)
+        worker(args.modes.split(","), n, args.outdir)
         return 0
 
-    from poai.quiz.miner import DEFAULT_MARGIN
-    from poai.quiz.params import QuizParams
-
-    grid_bits = QuizParams().grid_bits
     t0 = time.perf_counter()
-    # Results keyed by setting name; the reference process also runs the thread/layout variants.
-    losses: dict[str, list[list[float]]] = {}
     capability: dict[str, str] = {}
-    pending = isa_variants(args.quick)
-    while pending:  # two processes at a time: the machine has 2 cores
-        group, pending = pending[:2], pending[2:]
-        procs = []
-        for isa in group:
-            modes = ["batch", "one_by_one", "threads2"] if isa is None else ["batch"]
-            out = tempfile.TemporaryFile("w+")
-            procs.append((isa, modes, out, run_variant(isa, modes, n, out)))
-        for isa, modes, out, p in procs:
-            p.wait(timeout=3600)
-            if p.returncode != 0:
-                raise SystemExit(f"ISA variant {isa} failed (exit {p.returncode})")
-            out.seek(0)
-            data = json.load(out)
-            out.close()
-            for mode in modes:
-                name = "ref" if (isa, mode) == (None, "batch") else (
-                    mode if isa is None else f"isa_{isa}")
-                losses[name] = data[mode]
-                capability[name] = data["capability"]
-    ref = losses["ref"]
-    per_setting = {}
-    total_rej = total_unsafe = 0
-    max_div = 0.0
-    for name, other in losses.items():
-        if name == "ref":
-            continue
-        c = compare(ref, other, grid_bits, DEFAULT_MARGIN)
-        c["capability"] = capability[name]
-        per_setting[name] = c
-        total_rej += c["rejections"]
-        total_unsafe += c["unsafe_claim_rejections"]
-        max_div = max(max_div, c["max_divergence_steps"])
-    report = {
-        "bench": "quiz_agreement",
-        "quick": args.quick,
-        "quizzes": n,
-        "samples_per_quiz": len(ref[0]),
-        "grid_bits": grid_bits,
-        "settings": sorted(losses),
-        "ref_capability": capability["ref"],
-        "comparisons": n * (len(losses) - 1),
-        "rejections": total_rej,
-        "unsafe_claim_rejections": total_unsafe,
-        "miner_margin_steps": DEFAULT_MARGIN,
-        "max_divergence_steps": max_div,
-        "max_divergence_nats": max_div / (1 << grid_bits),
-        "per_setting": per_setting,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    files: dict[str, Path] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="quiz-agreement-"))
+    try:
+        pending = isa_variants(args.quick)
+        while pending:  # two processes at a time: the machine has 2 cores
+            group, pending = pending[:2], pending[2:]
+            procs = []
+            for isa in group:
+                modes = ["batch", "one_by_one", "threads2"] if isa is None else ["batch"]
+                outdir = tmp / (isa or "ref")
+                outdir.mkdir()
+                out = tempfile.TemporaryFile("w+")
+                procs.append((isa, modes, outdir, out,
+                              run_variant(isa, modes, n, str(outdir), out)))
+            for isa, modes, outdir, out, p in procs:
+                p.wait(timeout=7200)
+                if p.returncode != 0:
+                    raise SystemExit(f"ISA variant {isa} failed (exit {p.returncode})")
+                out.seek(0)
+                cap = json.load(out)["capability"]
+                out.close()
+                for mode in modes:
+                    name = "ref" if (isa, mode) == (None, "batch") else (
+                        mode if isa is None else f"isa_{isa}")
+                    files[name] = outdir / f"{mode}.pt"
+                    capability[name] = cap
+        report = summarise(files, capability, n, args.quick)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, sort_keys=True))
     return 0
+
+
+def summarise(files: dict[str, Path], capability: dict[str, str], n: int,
+              quick: bool) -> dict[str, Any]:
+    import torch
+    from poai.quiz.miner import DEFAULT_MARGIN
+    from poai.quiz.params import QuizParams
+    from poai.quiz.routing import DEFAULT_TAU, routing_margin
+
+    params = QuizParams()
+    grid_bits, salt_len, top_k = params.grid_bits, params.salt_len, 2
+
+    def load(name: str) -> dict[str, Any]:
+        d: dict[str, Any] = torch.load(files[name])
+        d["gap"] = [routing_margin(x, top_k, salt_len).gap for x in d["logits"]]
+        return d
+
+    ref = load("ref")
+    gaps = ref["gap"]
+    per_setting = {}
+    total = {"rejections": 0, "rejections_without_guard": 0, "unsafe_claim_rejections": 0,
+             "routing_flips": 0, "routing_flips_published": 0}
+    maxes = {"max_divergence_steps": 0.0, "max_router_logit_divergence": 0.0,
+             "max_gap_divergence": 0.0}
+    for name in sorted(files):
+        if name == "ref":
+            continue
+        c = compare(ref, load(name), grid_bits, DEFAULT_MARGIN, DEFAULT_TAU, top_k, salt_len)
+        c["capability"] = capability[name]
+        per_setting[name] = c
+        for key in total:
+            total[key] += c[key]
+        for key in maxes:
+            maxes[key] = max(maxes[key], c[key])
+    dropped = sum(g < DEFAULT_TAU for g in gaps)
+    finite = sorted(g for g in gaps if math.isfinite(g))
+    return {
+        "bench": "quiz_agreement",
+        "quick": quick,
+        "quizzes": n,
+        "published_quizzes": n - dropped,
+        "dropped_by_guard": dropped,
+        "dropped_fraction": dropped / n,
+        "tau": DEFAULT_TAU,
+        "tau_over_max_gap_divergence": (DEFAULT_TAU / maxes["max_gap_divergence"]
+                                        if maxes["max_gap_divergence"] else None),
+        "guard_drop_fraction_by_tau": {f"{t:g}": sum(g < t for g in gaps) / n
+                                       for t in CANDIDATE_TAUS},
+        "min_routing_gap": finite[0] if finite else None,
+        "samples_per_quiz": params.k,
+        "grid_bits": grid_bits,
+        "settings": sorted(files),
+        "ref_capability": capability["ref"],
+        "comparisons": n * (len(files) - 1),
+        "miner_margin_steps": DEFAULT_MARGIN,
+        **total,
+        **maxes,
+        "max_divergence_nats": maxes["max_divergence_steps"] / (1 << grid_bits),
+        "per_setting": per_setting,
+    }
 
 
 if __name__ == "__main__":

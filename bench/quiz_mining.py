@@ -10,8 +10,8 @@
 - attempts_per_s_total / attempts_per_s_per_core: the Miner with one worker per core.
 - verify_ms / verifications_per_s_single: verify_seal in this process; verifications_per_s_parallel:
   ParallelVerifier with one worker per core.
-- cross_check_ms: a found seal re-verified under the CPU's other instruction sets (one checker
-  process each, in parallel): added once per found seal, not per attempt.
+- guard_pass_ms: the routing guard's extra forward pass with router logits (poai.quiz.routing),
+  run once per found ticket, not per attempt; guard_pass_over_bare = its cost over one bare pass.
 - cancel_latency_ms_{median,max}: time from Miner.cancel() to mine() returning (goal < 100 ms).
 
     .venv/bin/python bench/quiz_mining.py            # full
@@ -48,12 +48,12 @@ def main() -> int:
     from poai.model.config import set_consensus_threads
     from poai.quiz._hash import keccak256
     from poai.quiz.context import load_runner
-    from poai.quiz.crosscheck import CrossChecker, cpu_capabilities, own_capability
     from poai.quiz.epoch import epoch_key
     from poai.quiz.genesis import genesis_context
     from poai.quiz.loss import sample_losses
     from poai.quiz.miner import Miner
     from poai.quiz.reduce import pack_q, quantize
+    from poai.quiz.routing import attempt_routing
     from poai.quiz.seal import verify_seal
     from poai.quiz.verifier import ParallelVerifier
 
@@ -87,8 +87,7 @@ def main() -> int:
     bare(0.5)  # warm up
     report: dict[str, Any] = {"bench": "quiz_mining", "quick": args.quick,
                               "workers": args.workers, "params": ctx.params.to_dict()}
-    # Rates without cross-check processes (they only work when a seal is found; timed below).
-    with Miner(workers=1, cross_check=()) as m1:
+    with Miner(workers=1) as m1:
         warm(m1)
         bare_rates, m1_rates = [], []
         for _ in range(rounds):
@@ -102,7 +101,7 @@ def main() -> int:
     report["efficiency_rounds"] = [round(m / b, 3) for m, b in zip(m1_rates, bare_rates,
                                                                   strict=True)]
 
-    with Miner(workers=args.workers, cross_check=()) as mw:
+    with Miner(workers=args.workers) as mw:
         warm(mw)
         rates = [mined_rate(mw, secs) for _ in range(rounds)]
         total = statistics.median(rates)
@@ -149,19 +148,13 @@ def main() -> int:
     if any(r is not None for r in res):
         raise SystemExit("parallel verifier rejected an honest seal")
     report["verifications_per_s_parallel"] = round(par, 2)
-    # cross-check of a found seal under the other instruction sets (once per found seal)
-    caps = [c for c in cpu_capabilities() if c != own_capability()]
-    checker = CrossChecker(caps)
-    try:
-        checker.check(*items[0], cancelled=lambda: False)  # boot
-        t0 = time.perf_counter()
-        for it in items[:5]:
-            if checker.check(*it, cancelled=lambda: False):
-                raise SystemExit("cross-check rejected an honest seal")
-        report["cross_check_ms"] = round((time.perf_counter() - t0) * 1000 / 5, 2)
-        report["cross_check_capabilities"] = caps
-    finally:
-        checker.close()
+    # the routing guard's pass (once per found ticket)
+    t0 = time.perf_counter()
+    for b in batches[:10]:
+        attempt_routing(runner.model, b, salt_len)
+    guard_ms = (time.perf_counter() - t0) * 100
+    report["guard_pass_ms"] = round(guard_ms, 2)
+    report["guard_pass_over_bare"] = round(guard_ms / (1000 / report["bare_attempts_per_s"]), 3)
     report["verifications"] = len(items)
     report["load_average_1m"] = os.getloadavg()[0]
     report["seconds"] = round(time.perf_counter() - t_start, 1)

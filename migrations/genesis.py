@@ -115,4 +115,33 @@ def genesis_state(
             "balance": hex(w3.eth.get_balance(address)),
             "nonce": hex(w3.eth.get_transaction_count(address)),
         }
+    _checkpoints_at_genesis(alloc, contracts["PoAIGovernor"], p.quorum_percent)
     return alloc, contracts
+
+
+_KEY_BITS = 48  # OpenZeppelin Checkpoints.Checkpoint208: uint48 key (low bits), uint208 value
+
+
+def _checkpoints_at_genesis(alloc: dict[str, dict[str, Any]], governor: str, quorum: int) -> None:
+    """Move the Governor's quorum-numerator checkpoint to block 0.
+
+    GovernorVotesQuorumFraction records its numerator at `clock()` = the eth-tester block that
+    deployed it (3); on the real chain, whose history starts at genesis, quorum(t) would then
+    be 0 for t < 3. The history is a Trace208: a length slot L (here 1) and entries at
+    keccak(L); the one entry whose value is the numerator gets key 0."""
+    storage = alloc[to_checksum_address(governor)]["storage"]
+    found = []
+    for slot_hex, length_hex in storage.items():
+        if int(length_hex, 16) != 1:
+            continue
+        entry = "0x" + keccak(int(slot_hex, 16).to_bytes(32, "big")).hex()
+        if entry not in storage:
+            continue
+        value = int(storage[entry], 16)
+        if value >> _KEY_BITS == quorum and value & ((1 << _KEY_BITS) - 1) > 0:
+            found.append(entry)
+    if len(found) != 1:
+        raise RuntimeError(
+            f"expected one quorum checkpoint in the Governor's storage, found {len(found)}"
+        )
+    storage[found[0]] = "0x" + (quorum << _KEY_BITS).to_bytes(32, "big").hex()

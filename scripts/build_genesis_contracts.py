@@ -10,6 +10,11 @@ DatasetDAO's dataset 1 — both active from epoch 0, as the constructors registe
 is committed so the node never needs eth-tester (or solc) at run time; `--check` exits 1 when the
 committed file differs from a fresh build (tests/governance/test_genesis_contracts.py does the
 same). Output is deterministic: same inputs, same bytes.
+
+`--param NAME=VALUE` (repeatable, integers) overrides a MigrationParams field for a variant
+asset written with `--out` (e.g. a test chain with short governance periods: voting_period_blocks,
+voting_delay_blocks, timelock_delay_seconds, epoch_blocks, ...); a genesis config names such a
+file with "genesisContracts", and its quiz epoch_blocks must equal the asset's.
 """
 
 from __future__ import annotations
@@ -96,12 +101,13 @@ def devnet_params(assets: Path = ASSETS) -> dict[str, Any]:
     }
 
 
-def build(assets: Path = ASSETS) -> dict[str, Any]:
-    """The asset document: contracts (name -> address), alloc, the read ABIs, the params used."""
+def build(assets: Path = ASSETS, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The asset document: contracts (name -> address), alloc, the read ABIs, the params used.
+    `overrides`: MigrationParams fields replacing the devnet values (a variant asset)."""
     sys.path.insert(0, str(ROOT / "migrations"))
     import genesis  # migrations/genesis.py (a script directory, not a package)
 
-    params = devnet_params(assets)
+    params = {**devnet_params(assets), **(overrides or {})}
     alloc, contracts = genesis.genesis_state(params)
     abis = {name: _read_json(ABI_DIR / f"{name}.json")["abi"] for name in READ_ABIS}
     return {
@@ -122,8 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
     ap.add_argument("--out", type=Path, default=OUTPUT)
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an integer MigrationParams field (variant assets only)")
     args = ap.parse_args(argv)
-    text = render(build())
+    overrides = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            ap.error(f"--param expects NAME=INTEGER, got {item!r}")
+        overrides[name.strip()] = int(value)
+    if overrides and args.out == OUTPUT:
+        ap.error("--param builds a variant: give it its own --out")
+    text = render(build(overrides=overrides) if overrides else build())
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:

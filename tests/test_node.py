@@ -164,3 +164,46 @@ def test_mining_node_mines_pool_transactions(config: ChainConfig, tmp_path: Path
     finally:
         node.stop()
     assert node.mining_stats().mining is False
+
+
+def test_devnet_node_reads_the_quiz_from_governance(tmp_path: Path) -> None:
+    """A node on the devnet genesis: contracts at their addresses, the epoch's quiz from
+    ModelRegistry / DatasetDAO (genesis snapshot and dataset), read through the node's own
+    stores, for mining and for contexts built outside the chain object (P2P sync)."""
+    import dataclasses
+
+    from poai.chain.config import load_genesis_config
+    from poai.chain.epochs import EpochQuizContexts
+    from poai.chain.governed import SeedStateUnavailable
+    from poai.governance.contracts import load_genesis_contracts
+    from poai_tiny import seal_in_process
+
+    devnet = dataclasses.replace(load_genesis_config(), initial_difficulty=1)
+    node = Node(tmp_path, devnet)
+    assert node.contracts == load_genesis_contracts().addresses
+    assert node.blob_store.root == tmp_path / "blobs"
+    node.start()
+    try:
+        # A fresh data dir's chain object carries the node's source (not a scratch one).
+        assert node.chain.epoch_assets is node.epoch_assets
+        ctx = node.current_quiz()
+        assert (ctx.manifest_hash, ctx.dataset_path) == (
+            devnet.model_manifest, str(devnet.dataset.path))
+        outside = EpochQuizContexts(devnet, node.chain.headerdb)
+        pending = node.build_template([])
+        assert outside.quiz_context_for(pending.template.header) == pending.quiz == ctx
+        block = seal_in_process(node.chain, pending.template)
+        res = node.commit_block(pending, int.from_bytes(block.header.nonce, "big"),
+                                block.header.mix_hash)
+        assert res is not None and res.is_new_head
+        assert node.epoch_assets is not None
+        assert node.epoch_assets.cached(node.chain.get_canonical_block_hash(0)) is not None
+    finally:
+        node.stop()
+    from eth.db.atomic import AtomicDB
+    from poai.chain.chain import create_genesis
+
+    # Once the node is stopped nothing serves its state: refused, not judged with genesis.
+    headers = create_genesis(AtomicDB(), devnet).headerdb
+    with pytest.raises(SeedStateUnavailable):
+        EpochQuizContexts(devnet, headers).quiz_context_for(pending.template.header)

@@ -23,6 +23,7 @@ EXIT_USAGE = 2
 DEFAULT_DATADIR = Path.home() / ".poai" / "devnet"
 CHAIN_FILE = "chain.json"  # which genesis a data dir belongs to
 CURRENCY = "POAI"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class CliError(Exception):
@@ -336,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated allowed CORS origins (default "*")')
     p.add_argument("--coinbase", type=_parse_address, metavar="ADDR",
                    help="address receiving block rewards (default: dev account 0 with --dev)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower, default=None,
+                   help="level of the node's own logs (default: info when mining, "
+                        "else warning)")
     # -- P2P (owned by the p2p package) --
     from poai.p2p.cli import add_p2p_arguments
     add_p2p_arguments(p)
@@ -371,11 +375,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def configure_logging(args: argparse.Namespace) -> None:
+    """-v/-vv for every library; the node's own `poai` loggers at --log-level, or INFO when
+    mining (one line per mined block) and quiet otherwise."""
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = getattr(args, "log_level", None)
+    if level is None and getattr(args, "mine", False) and args.verbose == 0:
+        level = "info"
+    if level is not None:
+        logging.getLogger("poai").setLevel(level.upper())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args)
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

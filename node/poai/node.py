@@ -33,9 +33,19 @@ from trie.hexary import HexaryTrie
 from poai.chain.builder import BlockTemplate, build_block
 from poai.chain.chain import PoaiChain, chain_class_for, create_genesis, genesis_hash
 from poai.chain.config import ChainConfig, load_genesis_config
+from poai.chain.epochs import register_state_source, unregister_state_source
 from poai.chain.forkchoice import reorg_diff
+from poai.chain.governed import (
+    GovernanceReadError,
+    GovernedEpochAssets,
+    MissingBlobs,
+    MissingDataset,
+    SeedStateUnavailable,
+    config_contracts,
+)
 from poai.db.buffer import WriteBuffer
 from poai.db.leveldb import DatabaseError, LevelDB
+from poai.model.store import BlobStore
 from poai.quiz.context import QuizContext
 from poai.quiz.reduce import unpack_q
 
@@ -149,7 +159,17 @@ class Node:
         self.coinbase = coinbase
         self.txpool: Any = txpool
         self.lock = threading.RLock()
-        self.chain_class = chain_class_for(config)
+        # Governance contracts in genesis (name -> address; empty for a chain without them).
+        contracts = config_contracts(config)
+        self.contracts: dict[str, bytes] = contracts.addresses if contracts is not None else {}
+        # Blobs of governed snapshots (and what P2P serves); datasets voted in by DatasetDAO.
+        self.blob_store = BlobStore(self.datadir / "blobs")
+        self.dataset_dir = self.datadir / "datasets"
+        self.epoch_assets: GovernedEpochAssets | None = (
+            GovernedEpochAssets(config, self.blob_store.root, self.dataset_dir)
+            if contracts is not None else None
+        )
+        self.chain_class = chain_class_for(config, self.epoch_assets)
         self._db: LevelDB | None = None
         self._buffer: WriteBuffer | None = None
         self._chain: PoaiChain | None = None
@@ -171,6 +191,9 @@ class Node:
     def start(self) -> None:
         with self.lock:
             self._open_db()
+            if self.epoch_assets is not None:
+                # Seal checks built outside this chain object (P2P sync) read through us.
+                register_state_source(self.config, self.epoch_assets, self._state_after)
             if self.txpool is None:
                 from poai.txpool.pool import TxPool
 
@@ -198,6 +221,8 @@ class Node:
             self._mining_thread.start()
 
     def stop(self) -> None:
+        if self.epoch_assets is not None:
+            unregister_state_source(self.config, self.epoch_assets)
         self._stop.set()
         if self._miner is not None:
             self._miner.cancel()
@@ -246,7 +271,7 @@ class Node:
                     f"data dir {self.datadir} holds data but no PoAI chain marker: "
                     "not a PoAI data dir, or corrupted"
                 )
-            chain = create_genesis(buffer, self.config)
+            chain = create_genesis(buffer, self.config, self.chain_class)
             buffer[MARKER_KEY] = json.dumps(
                 {"chainId": self.config.chain_id, "genesisHash": "0x" + expected.hex()}
             ).encode()
@@ -287,11 +312,23 @@ class Node:
         with self.lock:
             return self.chain.get_vm(self.chain.get_canonical_head()).state
 
+    def _state_after(self, header: BlockHeaderAPI) -> StateAPI:
+        with self.lock:
+            return self.chain.state_after(header)
+
     def quiz_context(self, header: BlockHeaderAPI) -> QuizContext:
-        """The quiz a header (whose parent is stored) must answer."""
+        """The quiz a header (whose parent is stored) must answer: the one function that both
+        verification and mining use (epoch key, governed model snapshot and dataset)."""
         source = self.chain.consensus_context.source
         assert source is not None
         return source.quiz_context_for(header)
+
+    def current_quiz(self) -> QuizContext:
+        """The quiz of the next block on the head (its epoch's manifest, dataset, key)."""
+        with self.lock:
+            head = self.head()
+            child = self.chain.create_header_from_parent(head, timestamp=head.timestamp + 1)
+            return self.quiz_context(child)
 
     def add_listener(self, fn: Callable[[NodeEvent], None]) -> None:
         self._listeners.append(fn)
@@ -403,12 +440,34 @@ class Node:
             try:
                 self._mine_one()
                 backoff = 1.0
+            except GovernanceReadError:
+                log.critical("governance state unreadable: mining stopped (logged above)")
+                return
+            except (MissingBlobs, MissingDataset, SeedStateUnavailable) as exc:
+                # Not a fault of the block: the epoch's files are not here yet.
+                log.error("cannot mine on #%d: %s; retrying in %.0f s",
+                          self.head().block_number, exc, backoff)
+                self._fetch_missing(exc)
+                self._stop.wait(backoff)
+                backoff = min(30.0, backoff * 2)
             except Exception:
                 # Keep the node serving; retry with a growing pause (a dead worker is restarted
                 # by the next mine(), bad assets keep failing and keep being reported).
                 log.exception("mining round failed; retrying in %.0f s", backoff)
                 self._stop.wait(backoff)
                 backoff = min(30.0, backoff * 2)
+
+    def _fetch_missing(self, exc: Exception) -> None:
+        """Ask peers for missing blobs (P2P sets `node.p2p`); datasets come by other means."""
+        p2p = getattr(self, "p2p", None)
+        if p2p is None or not isinstance(exc, MissingBlobs):
+            return
+        for digest in exc.digests:
+            try:
+                p2p.fetch_blob(digest)
+                log.info("fetched blob %s from a peer", digest)
+            except Exception as err:  # noqa: BLE001 - no peer has it yet: retry later
+                log.warning("blob %s: %s", digest, err)
 
     def _mine_one(self) -> None:
         with self.lock:

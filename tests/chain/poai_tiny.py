@@ -28,7 +28,7 @@ def build_tiny_assets(root: Path) -> tuple[str, Path, Path, bytes, str]:
 
     torch.manual_seed(4321)
     spec = ModelSpec(hidden_size=32, intermediate_size=32, num_hidden_layers=1,
-                     num_local_experts=2, num_attention_heads=2, num_key_value_heads=2)
+                     num_local_experts=4, num_attention_heads=2, num_key_value_heads=2)
     model_dir = root / "model"
     manifest = save_model(BlobStore(model_dir), build_model(spec))
     rng = random.Random(7)
@@ -59,6 +59,7 @@ def tiny_config(root: Path, **overrides: object) -> ChainConfig:
         genesis_timestamp=1_700_000_000,
         dev_mnemonic=DEV_MNEMONIC,
         dev_accounts=10,
+        genesis_contracts=None,  # a tiny model: the devnet contracts name the genesis one
     )
     return dataclasses.replace(cfg, **overrides)  # type: ignore[arg-type]
 

@@ -26,11 +26,33 @@ def pure_golden() -> Any:
     return _load("pure.json")
 
 
+TINY_SPEC_ARGS: dict[str, int] = {
+    "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 2, "num_local_experts": 4,
+    "num_attention_heads": 4, "num_key_value_heads": 4}
+
+
+def tiny_model(tied_router: bool = False) -> Any:
+    """The small seeded model; `tied_router`: layer 0's router has expert 0 at logit 0 and
+    experts 1..3 within a few float32 ulps of each other, so every token's 2nd and 3rd logits
+    are within ~1e-6 (a near-tie the routing guard must catch)."""
+    import torch
+    from poai.model.config import ModelSpec, build_model
+
+    torch.manual_seed(1234)
+    model = build_model(ModelSpec(**TINY_SPEC_ARGS))
+    if tied_router:
+        w = model.model.layers[0].mlp.gate.weight
+        with torch.no_grad():
+            v = w[1].clone()
+            w[0].zero_()
+            for e in range(1, w.shape[0]):
+                w[e] = v * (1 + 3e-7 * e)
+    return model
+
+
 @pytest.fixture(scope="session")
 def tiny_ctx(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A QuizContext over a small random model and a 50-record encrypted dataset."""
-    import torch
-    from poai.model.config import ModelSpec, build_model
     from poai.model.snapshot import save_model
     from poai.model.store import BlobStore
     from poai.quiz.context import QuizContext
@@ -39,10 +61,7 @@ def tiny_ctx(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from poai.quiz.params import QuizParams
 
     root = tmp_path_factory.mktemp("quiz-assets")
-    torch.manual_seed(1234)
-    spec = ModelSpec(hidden_size=64, intermediate_size=64, num_hidden_layers=2,
-                     num_local_experts=4, num_attention_heads=4, num_key_value_heads=4)
-    manifest = save_model(BlobStore(root / "model"), build_model(spec))
+    manifest = save_model(BlobStore(root / "model"), tiny_model())
     rng = random.Random(99)
     text = b"the quick brown fox jumps over the lazy dog; " * 2
     records = [bytes(rng.choice(text) for _ in range(32)) for _ in range(50)]
@@ -51,3 +70,16 @@ def tiny_ctx(tmp_path_factory: pytest.TempPathFactory) -> Any:
     params = QuizParams(k=4, salt_len=8, grid_bits=12, sample_len=32, epoch_blocks=10)
     return QuizContext(params, epoch_key(bytes(32), 0), manifest, str(root / "model"),
                        str(root / "data.poaids"), key)
+
+
+@pytest.fixture(scope="session")
+def tied_ctx(tiny_ctx: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """tiny_ctx with the near-tied layer-0 router of tiny_model(tied_router=True)."""
+    import dataclasses
+
+    from poai.model.snapshot import save_model
+    from poai.model.store import BlobStore
+
+    root = tmp_path_factory.mktemp("quiz-tied")
+    manifest = save_model(BlobStore(root / "model"), tiny_model(tied_router=True))
+    return dataclasses.replace(tiny_ctx, manifest_hash=manifest, blob_dir=str(root / "model"))

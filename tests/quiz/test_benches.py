@@ -37,6 +37,13 @@ def test_quiz_agreement_quick() -> None:
     assert {"ref", "threads2", "one_by_one", "isa_default"} <= set(r["settings"])
     assert r["rejections"] == 0
     assert 0 <= r["max_divergence_steps"] < r["miner_margin_steps"]
+    # the publication rule: the routing guard drops few quizzes and lets no routing flip through
+    assert r["published_quizzes"] + r["dropped_by_guard"] == r["quizzes"]
+    assert 0 <= r["dropped_fraction"] < 0.25
+    assert r["routing_flips_published"] == 0
+    assert 0 < r["max_router_logit_divergence"] < r["tau"]
+    assert 0 < r["max_gap_divergence"] < r["tau"]
+    assert r["rejections_without_guard"] >= r["rejections"]
 
 
 def test_quiz_attacks_quick() -> None:
@@ -56,3 +63,4 @@ def test_quiz_mining_quick() -> None:
     assert 0 < r["mining_efficiency"] <= 2
     assert 0.5 < r["model_time_share"] <= 1
     assert 0 <= r["cancel_latency_ms_max"] < 2000
+    assert r["guard_pass_ms"] > 0

@@ -41,3 +41,45 @@ def test_parallel_agrees_with_serial(verifier: ParallelVerifier, tiny_ctx: QuizC
 def test_bad_worker_count() -> None:
     with pytest.raises(ValueError):
         ParallelVerifier(workers=0)
+
+
+_CTRL_C_SCRIPT = """
+import pickle, sys, time
+from poai.quiz.verifier import ParallelVerifier
+ctx = pickle.loads(bytes.fromhex(sys.argv[1]))
+v = ParallelVerifier(workers=2)
+v.verify_many([(ctx, bytes(32), 1, bytes(32), 1)] * 4)  # workers up and idle
+print("ready", flush=True)
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    v.close()
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_cleanly(tiny_ctx: QuizContext) -> None:
+    # Ctrl-C signals the whole process group: idle workers must not print tracebacks.
+    import os
+    import pickle
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_SCRIPT, pickle.dumps(tiny_ctx).hex()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0 and out.strip() == "interrupted", err
+    assert "Traceback" not in err and "leaked" not in err, err

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from eth._utils.rlp import validate_imported_block_unchanged
-from eth.abc import AtomicDatabaseAPI, BlockAPI
+from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, StateAPI
 from eth.chains.base import Chain
 from eth.constants import ZERO_ADDRESS, ZERO_HASH32
 from eth.exceptions import HeaderNotFound
@@ -24,7 +24,8 @@ from eth_utils.exceptions import ValidationError
 
 from poai.chain import ordered_trie
 from poai.chain.config import ChainConfig
-from poai.chain.epochs import EpochQuizContexts
+from poai.chain.epochs import EpochAssetSource, EpochQuizContexts
+from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable, config_contracts
 from poai.chain.vm import ZERO_NONCE, PoaiVM
 from poai.consensus.engine import QuizConsensusContext
 
@@ -42,14 +43,29 @@ SYSTEM_CONTRACTS: dict[bytes, bytes] = {
 
 class PoaiChain(Chain):
     config: ClassVar[ChainConfig] = None  # type: ignore[assignment]
+    # Shared by every chain object of a class (a node's main chain and its block templates),
+    # so each epoch's governance reading is made once.  None: genesis assets only.
+    epoch_assets: ClassVar[EpochAssetSource | None] = None
     consensus_context_class = QuizConsensusContext
     consensus_context: QuizConsensusContext
 
     def __init__(self, base_db: AtomicDatabaseAPI) -> None:
         super().__init__(base_db)
+        assets = self.epoch_assets
         self.consensus_context = QuizConsensusContext(
-            self.chaindb.db, EpochQuizContexts(self.config, self.headerdb)
+            self.chaindb.db,
+            EpochQuizContexts(
+                self.config, self.headerdb, assets, self.state_after if assets else None
+            ),
         )
+
+    def state_after(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after a stored block (what governance reads at an epoch's seed)."""
+        if not self.chaindb.header_exists(header.hash):
+            raise SeedStateUnavailable(
+                f"block #{header.block_number} 0x{header.hash.hex()} is not stored yet"
+            )
+        return self.get_vm(header).state
 
     # py-evm's import_block/persist_block read every new canonical block back from the db
     # (decoding all its transactions again) only to return them; the node knows them already.
@@ -75,13 +91,21 @@ class PoaiChain(Chain):
         return imported
 
 
-def chain_class_for(config: ChainConfig) -> type[PoaiChain]:
+def chain_class_for(
+    config: ChainConfig, epoch_assets: EpochAssetSource | None = None
+) -> type[PoaiChain]:
+    """`epoch_assets`: where each epoch's quiz assets come from (a Node passes its own, with
+    its data dir's stores); default: governance with scratch stores when the config has
+    genesis contracts, the genesis assets otherwise."""
+    if epoch_assets is None and config.genesis_contracts is not None:
+        epoch_assets = GovernedEpochAssets(config)
     vm = PoaiVM.configure(__name__="PoaiVM", poai_config=config)
     cls: type[PoaiChain] = PoaiChain.configure(
         __name__="PoaiChain",
         vm_configuration=((0, vm),),
         chain_id=config.chain_id,
         config=config,
+        epoch_assets=epoch_assets,
     )
     return cls
 
@@ -90,7 +114,9 @@ def genesis_state(config: ChainConfig) -> AccountState:
     state: dict[Any, Any] = {}
     for address, code in SYSTEM_CONTRACTS.items():
         state[address] = {"balance": 0, "nonce": 1, "code": code, "storage": {}}
-    for address, acct in config.alloc.items():
+    contracts = config_contracts(config)  # governance contracts at fixed addresses
+    alloc = {**(contracts.alloc if contracts is not None else {}), **config.alloc}
+    for address, acct in alloc.items():
         state[address] = {
             "balance": acct.balance,
             "nonce": acct.nonce,
@@ -114,9 +140,12 @@ def genesis_params(config: ChainConfig) -> dict[str, Any]:
     }
 
 
-def create_genesis(db: AtomicDatabaseAPI, config: ChainConfig) -> PoaiChain:
-    """Write the genesis block and state of `config` into an empty db."""
-    cls = chain_class_for(config)
+def create_genesis(
+    db: AtomicDatabaseAPI, config: ChainConfig, chain_class: type[PoaiChain] | None = None
+) -> PoaiChain:
+    """Write the genesis block and state of `config` into an empty db; the chain object
+    returned is of `chain_class` (a Node's, with its epoch asset source) when given."""
+    cls = chain_class or chain_class_for(config)
     chain = cls.from_genesis(db, genesis_params(config), genesis_state(config))
     assert isinstance(chain, PoaiChain)
     return chain

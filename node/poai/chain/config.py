@@ -113,7 +113,8 @@ def _hex_bytes(value: Any, name: str, length: int | None = None) -> bytes:
     return raw
 
 
-def _alloc(data: dict[str, Any]) -> dict[bytes, AccountAlloc]:
+def parse_alloc(data: dict[str, Any]) -> dict[bytes, AccountAlloc]:
+    """A geth-style alloc object ({"0x..": {balance, nonce, code, storage}}) as AccountAllocs."""
     out: dict[bytes, AccountAlloc] = {}
     for addr, acct in data.items():
         where = f"alloc[{addr}]"
@@ -150,7 +151,7 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
     manifest = str(_req(data, "modelManifest", "config"))
     if len(manifest) != 64 or any(c not in "0123456789abcdef" for c in manifest):
         raise ConfigError("modelManifest must be 64 lowercase hex characters")
-    return ChainConfig(
+    config = ChainConfig(
         chain_id=_int(_req(data, "chainId", "config"), "chainId"),
         quiz=quiz,
         model_manifest=manifest,
@@ -162,7 +163,7 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         block_subsidy_wei=_int(_req(data, "blockSubsidy", "config"), "blockSubsidy"),
         halving_blocks=_int(_req(data, "halvingBlocks", "config"), "halvingBlocks"),
         gas_limit=_int(_req(data, "gasLimit", "config"), "gasLimit"),
-        alloc=_alloc(data.get("alloc", {})),
+        alloc=parse_alloc(data.get("alloc", {})),
         genesis_timestamp=_int(data.get("timestamp", 0), "timestamp"),
         genesis_base_fee=_int(data.get("baseFeePerGas", 10**9), "baseFeePerGas"),
         extra_data=_hex_bytes(data.get("extraData", "0x"), "extraData"),
@@ -171,6 +172,10 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         max_future_drift=_int(data.get("maxFutureDrift", 15), "maxFutureDrift"),
         genesis_contracts=_contracts_path(data, base_dir),
     )
+    from poai.chain.governed import config_contracts
+
+    config_contracts(config)  # a bad or mismatched contracts asset is a config error
+    return config
 
 
 def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:

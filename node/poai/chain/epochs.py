@@ -1,18 +1,26 @@
 """Which quiz a header's seal answers: its epoch key, model snapshot and dataset.
 
 The epoch key comes from the seed block on the header's own ancestry (not the canonical chain:
-a side-chain block is judged by its own history).  The model and dataset are the genesis ones
-for now; `snapshot_for_epoch` is the hook where governance (ModelRegistry / DatasetDAO state at
-the epoch's first block) will choose them.
+a side-chain block is judged by its own history).  The model and dataset come from
+`snapshot_for_epoch`: the genesis ones for a chain without governance contracts, otherwise
+what ModelRegistry / DatasetDAO name in the state after the seed block on that same ancestry
+(`poai.chain.governed.GovernedEpochAssets`, cached per seed hash).
+
+An `EpochQuizContexts` built only from a config and headers (P2P sync verifies seals of
+downloaded batches that way) reads governance state through the source its Node registered
+with `register_state_source`; a seed block whose state is not stored yet raises
+`SeedStateUnavailable` (leave that seal to import-time verification).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI
+from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
 from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig
@@ -30,22 +38,78 @@ class EpochAssets:
     dataset_key: bytes
 
 
-class EpochQuizContexts:
-    """QuizContextSource over a chain's header database."""
+StateAt = Callable[[BlockHeaderAPI], StateAPI]  # the state after a stored block
 
-    def __init__(self, config: ChainConfig, headers: HeaderDatabaseAPI) -> None:
+
+class EpochAssetSource(Protocol):
+    def assets_for(
+        self, epoch: int, seed: BlockHeaderAPI, headers: HeaderDatabaseAPI, state_at: StateAt
+    ) -> EpochAssets: ...
+
+
+# Node-registered governance sources by config object (see the module docstring).
+_REGISTERED: dict[int, tuple[ChainConfig, EpochAssetSource, StateAt]] = {}
+_REGISTERED_LOCK = threading.Lock()
+
+
+def register_state_source(config: ChainConfig, assets: EpochAssetSource, state_at: StateAt) -> None:
+    """Lets contexts built from `config` alone read governance state (a Node calls this)."""
+    with _REGISTERED_LOCK:
+        _REGISTERED[id(config)] = (config, assets, state_at)
+
+
+def unregister_state_source(config: ChainConfig, assets: EpochAssetSource) -> None:
+    with _REGISTERED_LOCK:
+        entry = _REGISTERED.get(id(config))
+        if entry is not None and entry[1] is assets:
+            del _REGISTERED[id(config)]
+
+
+class EpochQuizContexts:
+    """QuizContextSource over a chain's header database.
+
+    `assets` + `state_at`: where epoch assets come from and how to read the state after a
+    block (a chain passes its own).  Without them: genesis assets when the config has no
+    governance contracts, else the source a Node registered for this config object.
+    """
+
+    def __init__(
+        self,
+        config: ChainConfig,
+        headers: HeaderDatabaseAPI,
+        assets: EpochAssetSource | None = None,
+        state_at: StateAt | None = None,
+    ) -> None:
         self.config = config
         self.headers = headers
+        if (assets is None) != (state_at is None):
+            raise ValueError("pass both assets and state_at, or neither")
+        self.assets = assets
+        self.state_at = state_at
         self._seed_of: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> seed hash
         self._contexts: OrderedDict[bytes, QuizContext] = OrderedDict()  # seed hash -> ctx
         self._lock = threading.Lock()
 
     def snapshot_for_epoch(self, epoch: int, seed: BlockHeaderAPI) -> EpochAssets:
-        """The model snapshot and dataset of `epoch`.  Governance hook: today always genesis."""
+        """The model snapshot and dataset of `epoch` (seed block `seed` on the judged branch)."""
         cfg = self.config
-        return EpochAssets(
-            cfg.model_manifest, str(cfg.model_dir), str(cfg.dataset.path), cfg.dataset.key
-        )
+        assets, state_at = self.assets, self.state_at
+        if assets is None and cfg.genesis_contracts is not None:
+            with _REGISTERED_LOCK:
+                entry = _REGISTERED.get(id(cfg))
+            if entry is None or entry[0] is not cfg:
+                from poai.chain.governed import SeedStateUnavailable
+
+                raise SeedStateUnavailable(
+                    f"epoch {epoch}: no chain state registered for this config "
+                    "(governance decides the quiz; verify with the chain's own contexts)"
+                )
+            _, assets, state_at = entry
+        if assets is None or state_at is None:
+            return EpochAssets(
+                cfg.model_manifest, str(cfg.model_dir), str(cfg.dataset.path), cfg.dataset.key
+            )
+        return assets.assets_for(epoch, seed, self.headers, state_at)
 
     def seed_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
         """The seed block of the header's epoch, found by walking the header's own ancestry."""

@@ -12,23 +12,44 @@ the same header from repeating work.
 Which tickets a forward pass may claim.  Verifiers accept q_j when it is the floor or the ceiling
 of their own v'_j · 2**B, i.e. when |v'_j · 2**B − q_j| < 1.  Honest verifiers differ from the
 miner by last-bit noise (measured by bench/quiz_agreement.py: thread counts, batch layout, CPU
-instruction sets; ≤ 5e-7 nats usually, up to ~2e-5 if a near-tied router decision flips, i.e.
-≤ 0.1 grid step at B = 12).  A value of v · 2**B that sits just above an integer k could come out
-just below k on another node, whose floor/ceiling would then be {k−1, k}: claiming k+1 would be
-rejected there.  So the miner claims only values q with |v · 2**B − q| < 1 − margin, where the
-margin (default 1/8 grid step: 40x the largest last-bit divergence measured over 10,000
-comparisons, ≤ 0.003 steps; router near-ties are the exception, see below) bounds how far another
-honest node can be: floor(v · 2**B) unless v · 2**B is within `margin` below the next integer,
-ceil(v · 2**B) unless it is within `margin` above the floor.  A forward pass therefore yields
+instruction sets; ≤ 7.2e-7 nats = 0.003 grid steps at B = 12 over 10,500 comparisons, unless
+a near-tied router decision flips: see below).  A value of v · 2**B that sits just above an
+integer k could come out just below k on another node, whose floor/ceiling would then be
+{k−1, k}: claiming k+1 would be rejected there.  So the miner claims only values q with
+|v · 2**B − q| < 1 − margin, where the margin (default 1/8 grid step: 40x the largest last-bit
+divergence measured) bounds how far another honest node can be: floor(v · 2**B) unless
+v · 2**B is within `margin` below the next integer, ceil(v · 2**B) unless it is within `margin`
+above the floor.  A forward pass therefore yields
 between 1 and 2**K tickets (on average (2 − 2·margin)**K), the same for every honest miner; the
 margin costs hashrate equally for everyone (difficulty absorbs it) and buys blocks that every
 honest node accepts.
 
-Claim margins cannot cover a near-tied router decision that flips between instruction sets
-(measured once in 8,000 samples: 0.47 steps between AVX-512 and plain kernels), so a found seal
-is verified once more under every other instruction set this CPU offers (poai.quiz.crosscheck,
-one forward pass per checker per found seal) and dropped if any rejects it; the worker that
-found it then carries on with its nonce sequence.
+Claim margins cannot cover a router near-tie: when a token's k-th and (k+1)-th router logits are
+closer than honest last-bit noise, another node may route it to a different expert and the loss
+moves by a large part of a step (measured once in 8,000 samples: 0.47 steps between AVX-512 and
+plain kernels).  So a worker that finds a ticket recomputes the attempt once more with its router
+logits (one extra forward pass per found seal, ~0.6% of the work at the devnet difficulty) and
+publishes the seal only if every relevant routing decision clears the routing margin `tau`
+(poai.quiz.routing: the rule, the measurements behind DEFAULT_TAU and the share of seals it
+drops); otherwise it carries on with its nonce sequence.  The guard pass must also reproduce the
+mined losses bit for bit (same process, same settings), or the seal is dropped.
+
+An earlier version re-verified every found seal in checker processes under the CPU's other
+instruction sets.  It was removed once the guard existed: over the agreement benchmark's 2,000+
+quizzes no seal that passes the guard was rejected by any instruction set, thread count or batch
+layout (docs/BENCHMARKS.md "Quiz"), so the checkers caught nothing more, while costing two
+processes, a forward pass per checker per found seal and latency before publishing; and they
+could only cover instruction sets the miner's own CPU has, where the guard covers any honest
+setting whose router-logit noise stays below tau.
+
+A seal found just before mine()'s timeout is not lost: while a worker is running the guard pass
+of a ticket of the current job, mine() waits for its verdict past the deadline (cancel() still
+returns at once: a new head makes the seal stale); and a seal that arrives after mine() returned
+is kept and returned by the next mine() call for the same context, seal hash and difficulty.
+
+Workers ignore SIGINT (the parent blocks it while starting them, so not even their start-up
+prints a traceback on Ctrl-C); the parent stops them, and closes the queues whose semaphores
+the resource tracker would otherwise report as leaked, in close() or at interpreter exit.
 
 The worker spends its time in the model: per attempt it does ~2K+1 keccak hashes to choose
 records and salts (records are decrypted once and cached), one forward pass, then at most 2**K
@@ -47,23 +68,26 @@ import queue
 import secrets
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
 from poai.quiz._hash import UINT64_MAX, require_bytes32
+from poai.quiz._procs import ignore_sigint, sigint_blocked
 from poai.quiz.context import QuizContext, load_runner
-from poai.quiz.crosscheck import CrossChecker, cpu_capabilities, own_capability
 from poai.quiz.loss import sample_losses
 from poai.quiz.reduce import claimable_values, find_ticket, target
+from poai.quiz.routing import DEFAULT_TAU, attempt_routing
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MARGIN = 1 / 8  # grid steps; see module docstring
 _POLL_S = 0.02  # mine() wakes this often to notice cancel(): well inside the 100 ms promise
 _HASHRATE_WINDOW_S = 10.0
+_GUARD_GRACE_S = 30.0  # past the deadline, wait at most this long for a guard pass in flight
+_LATE_JOBS = 16  # finished jobs whose late seals a later mine() call may still return
 
 
 @dataclass(frozen=True)
@@ -85,18 +109,24 @@ class _Job:
     start: int
     stride: int
     margin: float
+    tau: float
 
 
-def _worker_main(
-    index: int,
-    jobs: Any,
-    results: Any,
-    current: Synchronized[int],
-    counts: SynchronizedArray[int],
-    model_ns: SynchronizedArray[int],
-    busy_ns: SynchronizedArray[int],
-) -> None:
+@dataclass
+class _Shared:
+    """Counters shared with the workers (lock-free: each worker writes only its own slot)."""
+
+    current: Synchronized[int]  # the job workers should grind; 0 = none
+    counts: SynchronizedArray[int]  # attempts (forward passes of the grinding loop)
+    model_ns: SynchronizedArray[int]
+    busy_ns: SynchronizedArray[int]
+    guarding: SynchronizedArray[int]  # job id whose found ticket is in its guard pass, or 0
+    guard_drops: SynchronizedArray[int]  # tickets the routing guard did not publish
+
+
+def _worker_main(index: int, jobs: Any, results: Any, shared: _Shared) -> None:
     """Worker process: wait for a job, grind it until it is found or superseded, repeat."""
+    ignore_sigint()
     import torch
 
     from poai.model.config import set_consensus_threads
@@ -113,32 +143,27 @@ def _worker_main(
                 break
         if job is None:
             return
-        if current.value != job.job_id:
+        if shared.current.value != job.job_id:
             continue
         try:
-            found = _grind(job, current, counts, model_ns, busy_ns, index)
+            _grind(job, shared, index, results)
         except Exception as exc:  # report, keep serving: the next context may be fine
             log.exception("quiz worker %d failed", index)
             results.put(("error", index, job.job_id, f"{type(exc).__name__}: {exc}"))
-            continue
-        if found is not None:
-            results.put(("found", index, job.job_id, found))
+        finally:
+            shared.guarding[index] = 0
 
 
-def _grind(
-    job: _Job,
-    current: Synchronized[int],
-    counts: SynchronizedArray[int],
-    model_ns: SynchronizedArray[int],
-    busy_ns: SynchronizedArray[int],
-    index: int,
-) -> tuple[int, bytes, tuple[float, ...]] | None:
+def _grind(job: _Job, shared: _Shared, index: int, results: Any) -> None:
+    """Grind `job` until it is superseded or a seal passes the routing guard (put on
+    `results`; the worker then waits for the next job)."""
     runner = load_runner(job.ctx)
     params = job.ctx.params
     epoch_key = job.ctx.epoch_key
     grid_bits, salt_len, margin = params.grid_bits, params.salt_len, job.margin
     nonce = job.start
     clock = time.perf_counter_ns
+    current, counts = shared.current, shared.counts
     while current.value == job.job_id:
         t0 = clock()
         attempt = runner.attempt(epoch_key, job.seal_hash, nonce)
@@ -149,16 +174,73 @@ def _grind(
         mix = find_ticket(job.seal_hash, nonce, choices, job.difficulty)
         # Accounting for the "time in the model" share (bench/quiz_mining.py)
         counts[index] += 1
-        model_ns[index] += t2 - t1
-        busy_ns[index] += clock() - t0
+        shared.model_ns[index] += t2 - t1
+        shared.busy_ns[index] += clock() - t0
         if mix is not None:
-            return nonce, mix, tuple(losses)
+            shared.guarding[index] = job.job_id
+            again, routing = attempt_routing(runner.model, attempt.batch, salt_len)
+            if again != losses:
+                log.warning("guard pass of nonce %d gave other losses (%r vs %r): dropped",
+                            nonce, again, losses)
+                shared.guard_drops[index] += 1
+            elif not routing.publishable(job.tau):
+                log.info("nonce %d not published: routing gap %.3g < tau %.3g (layer %d, "
+                         "sample %d, token %d)", nonce, routing.gap, job.tau, routing.layer,
+                         routing.sample, routing.token)
+                shared.guard_drops[index] += 1
+            else:
+                results.put(("found", index, job.job_id, (nonce, mix, tuple(losses))))
+                return  # the caller clears `guarding` after the put
+            shared.guarding[index] = 0
         nonce = (nonce + job.stride) & UINT64_MAX
-    return None
 
 
 class MinerError(RuntimeError):
     """A worker failed (bad assets, crashed process): mining cannot go on with this context."""
+
+
+class _Workers:
+    """The worker processes and their queues; stop() is also the Miner's exit finalizer, so it
+    must not refer to the Miner."""
+
+    def __init__(self, ctx: Any, n: int) -> None:
+        self.results: Any = ctx.Queue()
+        self.shared = _Shared(
+            ctx.Value("q", 0, lock=False), *(ctx.Array("q", n, lock=False) for _ in range(5))
+        )
+        self.jobs: list[Any] = []
+        self.procs: list[Any] = []
+        with sigint_blocked():
+            for i in range(n):
+                jobs = ctx.Queue()
+                p = ctx.Process(target=_worker_main, args=(i, jobs, self.results, self.shared),
+                                name=f"poai-quiz-miner-{i}", daemon=True)
+                p.start()
+                self.jobs.append(jobs)
+                self.procs.append(p)
+
+    def stop(self) -> None:
+        self.shared.current.value = 0
+        for q in self.jobs:
+            try:
+                q.put(None)
+            except (OSError, ValueError):
+                pass
+        # Workers hold no state worth saving: a short grace period, then terminate.
+        deadline = time.monotonic() + 2.0
+        for p in self.procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        # Close the queues now (flushing their feeder threads), so their semaphores are
+        # released here and not reported as leaked by the resource tracker at exit.
+        for q in (*self.jobs, self.results):
+            q.close()
+            q.join_thread()
+        self.procs.clear()
+        self.jobs.clear()
 
 
 class Miner:
@@ -166,73 +248,48 @@ class Miner:
 
     def __init__(
         self, workers: int | None = None, margin: float = DEFAULT_MARGIN,
-        cross_check: Sequence[str] | None = None,
+        tau: float = DEFAULT_TAU,
     ) -> None:
-        """`cross_check`: CPU instruction sets (ATEN_CPU_CAPABILITY values) whose verifier
-        must accept a seal before mine() returns it; None = every other one this CPU has,
-        () = none (see poai.quiz.crosscheck)."""
+        """`margin`: grid steps kept from a boundary when claiming q; `tau`: the routing margin
+        a found seal must clear to be published (poai.quiz.routing; 0 disables the guard)."""
         n = (os.cpu_count() or 1) if workers is None else workers
         if n < 1:
             raise ValueError(f"workers must be >= 1, got {n}")
         if not 0 <= margin < 0.5:
             raise ValueError(f"margin must be in [0, 0.5), got {margin}")
+        if not 0 <= tau < 1:
+            raise ValueError(f"tau must be in [0, 1), got {tau}")
         self.workers = n
         self.margin = margin
+        self.tau = tau
         self._mp = mp.get_context("spawn")
-        self._procs: list[Any] = []
-        self._jobs: list[Any] = []
-        self._results: Any = None
-        self._current: Synchronized[int] | None = None
-        self._counts: SynchronizedArray[int] | None = None
-        self._model_ns: SynchronizedArray[int] | None = None
-        self._busy_ns: SynchronizedArray[int] | None = None
+        self._w: _Workers | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._job_id = 0
+        # Jobs that ended (timeout/cancel) whose late seals the next call may return.
+        self._late: dict[int, tuple[_Job, int]] = {}
         self._cancel = threading.Event()
         self._mine_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._rate: deque[tuple[float, int]] = deque()
         self._closed = False
-        self._cross_check_arg = None if cross_check is None else tuple(cross_check)
-        self._checker: CrossChecker | None = None
-        self.cross_check_rejections = 0
+        self.late_seals = 0  # seals returned by a later mine() call than the one that found them
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _ensure_started(self) -> None:
+    def _ensure_started(self) -> _Workers:
         with self._state_lock:
             if self._closed:
                 raise MinerError("miner is closed")
-            if self._procs:
-                return
-            caps = self._cross_check_arg
-            if caps is None:
-                own = own_capability()
-                caps = tuple(c for c in cpu_capabilities() if c != own)
-            if caps:
-                self._checker = CrossChecker(caps)
-                self._checker.start()  # boots alongside the workers
-            self._results = self._mp.Queue()
-            self._current = self._mp.Value("q", 0, lock=False)
-            self._counts = self._mp.Array("q", self.workers, lock=False)
-            self._model_ns = self._mp.Array("q", self.workers, lock=False)
-            self._busy_ns = self._mp.Array("q", self.workers, lock=False)
-            for i in range(self.workers):
-                jobs = self._mp.Queue()
-                p = self._mp.Process(
-                    target=_worker_main,
-                    args=(i, jobs, self._results, self._current, self._counts,
-                          self._model_ns, self._busy_ns),
-                    name=f"poai-quiz-miner-{i}",
-                    daemon=True,
-                )
-                p.start()
-                self._jobs.append(jobs)
-                self._procs.append(p)
-            # No waiting for the workers to boot (importing torch takes seconds): they pick up
-            # the newest job when ready, and mine() stays cancellable meanwhile.
+            if self._w is None:
+                # No waiting for the workers to boot (importing torch takes seconds): they pick
+                # up the newest job when ready, and mine() stays cancellable meanwhile.
+                self._w = _Workers(self._mp, self.workers)
+                self._finalizer = weakref.finalize(self, self._w.stop)
+            return self._w
 
-    def _check_alive(self) -> None:
-        dead = [p.name for p in self._procs if not p.is_alive()]
+    def _check_alive(self, w: _Workers) -> None:
+        dead = [p.name for p in w.procs if not p.is_alive()]
         if dead:
             raise MinerError(f"quiz worker process(es) died: {', '.join(dead)}")
 
@@ -241,23 +298,8 @@ class Miner:
         with self._state_lock:
             self._closed = True
             self.cancel()
-            if self._current is not None:
-                self._current.value = 0
-            for q in self._jobs:
-                q.put(None)
-            # Workers hold no state worth saving: a short grace period, then terminate.
-            deadline = time.monotonic() + 2.0
-            for p in self._procs:
-                p.join(timeout=max(0.0, deadline - time.monotonic()))
-            for p in self._procs:
-                if p.is_alive():
-                    p.terminate()
-                    p.join(timeout=5)
-            self._procs.clear()
-            self._jobs.clear()
-            if self._checker is not None:
-                self._checker.close()
-                self._checker = None
+            if self._finalizer is not None:
+                self._finalizer()  # runs _Workers.stop once
 
     def __enter__(self) -> Miner:
         return self
@@ -265,22 +307,28 @@ class Miner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- mining ------------------------------------------------------------------------------
+    # -- figures -----------------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Make a running mine() return None within 100 ms (thread-safe)."""
         self._cancel.set()
 
     def total_attempts(self) -> int:
-        counts = self._counts
-        return 0 if counts is None else int(sum(counts[:]))
+        w = self._w
+        return 0 if w is None else int(sum(w.shared.counts[:]))
+
+    def guard_drops(self) -> int:
+        """Tickets found but not published by the routing guard, since the miner started."""
+        w = self._w
+        return 0 if w is None else int(sum(w.shared.guard_drops[:]))
 
     def model_time_share(self) -> float:
         """Share of the workers' mining time spent in the forward pass (since start)."""
-        if self._model_ns is None or self._busy_ns is None:
+        w = self._w
+        if w is None:
             return 0.0
-        busy = sum(self._busy_ns[:])
-        return sum(self._model_ns[:]) / busy if busy else 0.0
+        busy = sum(w.shared.busy_ns[:])
+        return sum(w.shared.model_ns[:]) / busy if busy else 0.0
 
     def hashrate(self) -> float:
         """Attempts (forward passes) per second over the last ~10 s of mining, all workers."""
@@ -301,12 +349,17 @@ class Miner:
             while len(self._rate) > 2 and now - self._rate[1][0] > _HASHRATE_WINDOW_S:
                 self._rate.popleft()
 
+    # -- mining ------------------------------------------------------------------------------
+
     def mine(
         self, ctx: QuizContext, seal_hash: bytes, difficulty: int, timeout: float | None = None
     ) -> Seal | None:
         """Grind nonces until a seal meets `difficulty`; None when cancelled or timed out.
 
         A cancel() issued before mine() starts is forgotten: cancel stops the mining in flight.
+        A seal whose guard pass is running at the deadline is still returned (the call overruns
+        by about one forward pass); one that arrives later is returned by the next call for the
+        same (ctx, seal_hash, difficulty).
         """
         require_bytes32("seal_hash", seal_hash)
         target(difficulty)  # validates difficulty
@@ -315,60 +368,85 @@ class Miner:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mine_lock:
             self._cancel.clear()
-            self._ensure_started()
-            assert self._current is not None
+            w = self._ensure_started()
             self._job_id += 1
             job_id = self._job_id
             base = secrets.randbits(64)
             start_attempts = self.total_attempts()
-            self._current.value = job_id
-            template = _Job(job_id, ctx, seal_hash, difficulty, 0, self.workers, self.margin)
-            for i, q in enumerate(self._jobs):
-                q.put(dataclasses.replace(template, start=(base + i) & UINT64_MAX))
+            job = _Job(job_id, ctx, seal_hash, difficulty, 0, self.workers, self.margin,
+                       self.tau)
+            w.shared.current.value = job_id
+            for i, q in enumerate(w.jobs):
+                q.put(dataclasses.replace(job, start=(base + i) & UINT64_MAX))
+            seal: Seal | None = None
             try:
-                return self._wait(template, start_attempts, deadline)
+                seal = self._wait(w, job, start_attempts, deadline)
+                return seal
             finally:
-                self._current.value = 0  # workers drop the job at their next attempt
+                w.shared.current.value = 0  # workers drop the job at their next attempt
+                if seal is None:
+                    self._late[job_id] = (job, start_attempts)
+                    while len(self._late) > _LATE_JOBS:
+                        del self._late[min(self._late)]
 
-    def _wait(self, job: _Job, start_attempts: int, deadline: float | None) -> Seal | None:
+    def _late_seal(self, job: _Job, msg_job: int, payload: Any) -> Seal | None:
+        """A seal of an earlier job that ended before it arrived, if it fits `job`."""
+        late = self._late.pop(msg_job, None)
+        if late is None:
+            return None
+        old, old_start = late
+        if (old.ctx, old.seal_hash, old.difficulty) != (job.ctx, job.seal_hash, job.difficulty):
+            return None
+        nonce, mix, losses = payload
+        log.info("returning seal nonce=%d found after the previous mine() call ended", nonce)
+        self.late_seals += 1
+        return Seal(nonce, mix, tuple(losses), self.total_attempts() - old_start)
+
+    def _wait(
+        self, w: _Workers, job: _Job, start_attempts: int, deadline: float | None
+    ) -> Seal | None:
         job_id = job.job_id
         last_alive_check = time.monotonic()
-
-        def stop() -> bool:
-            return self._cancel.is_set() or (deadline is not None and time.monotonic() >= deadline)
-
+        grace_end: float | None = None
         while True:
             if self._cancel.is_set():
                 return None
             now = time.monotonic()
             if deadline is not None and now >= deadline:
-                return None
+                if job_id not in w.shared.guarding[:]:
+                    # one last look: a result put just before its worker cleared the flag
+                    try:
+                        msg = w.results.get(timeout=_POLL_S)
+                    except queue.Empty:
+                        return None
+                    seal = self._handle(w, job, start_attempts, msg)
+                    if seal is not None:
+                        return seal
+                    continue
+                if grace_end is None:
+                    grace_end = now + _GUARD_GRACE_S
+                elif now >= grace_end:
+                    return None
+            wait = _POLL_S if deadline is None or grace_end is not None else min(
+                _POLL_S, max(0.0, deadline - now))
             try:
-                msg = self._results.get(timeout=_POLL_S)
+                msg = w.results.get(timeout=wait)
             except queue.Empty:
                 self._sample_rate()
                 if now - last_alive_check > 0.5:
                     last_alive_check = now
-                    self._check_alive()
+                    self._check_alive(w)
                 continue
-            kind, worker, msg_job, payload = msg
-            if msg_job != job_id:
-                continue  # a late result of an earlier job
-            if kind == "error":
-                raise MinerError(f"quiz worker {worker}: {payload}")
-            if kind == "found":
-                nonce, mix, losses = payload
-                if self._checker is not None:
-                    reasons = self._checker.check(job.ctx, job.seal_hash, nonce, mix,
-                                                  job.difficulty, stop)
-                    if reasons is None:
-                        return None
-                    if reasons:
-                        self.cross_check_rejections += 1
-                        log.warning("dropping seal nonce=%d: %s", nonce, "; ".join(reasons))
-                        # that worker stopped at the seal: let it go on with its sequence
-                        self._jobs[worker].put(dataclasses.replace(
-                            job, start=(nonce + job.stride) & UINT64_MAX))
-                        continue
-                self._sample_rate()
-                return Seal(nonce, mix, tuple(losses), self.total_attempts() - start_attempts)
+            seal = self._handle(w, job, start_attempts, msg)
+            if seal is not None:
+                return seal
+
+    def _handle(self, w: _Workers, job: _Job, start_attempts: int, msg: Any) -> Seal | None:
+        kind, worker, msg_job, payload = msg
+        if msg_job != job.job_id:
+            return self._late_seal(job, msg_job, payload) if kind == "found" else None
+        if kind == "error":
+            raise MinerError(f"quiz worker {worker}: {payload}")
+        nonce, mix, losses = payload
+        self._sample_rate()
+        return Seal(nonce, mix, tuple(losses), self.total_attempts() - start_attempts)

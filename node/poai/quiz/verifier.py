@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 
+from poai.quiz._procs import ignore_sigint, sigint_blocked
 from poai.quiz.context import QuizContext
 from poai.quiz.seal import InvalidSeal, verify_seal
 
@@ -14,6 +15,7 @@ SealItem = tuple[QuizContext, bytes, int, bytes, int]  # ctx, seal_hash, nonce, 
 
 
 def _init_worker() -> None:
+    ignore_sigint()
     import torch
 
     from poai.model.config import set_consensus_threads
@@ -33,7 +35,8 @@ def _verify_one(item: SealItem) -> InvalidSeal | None:
 
 class ParallelVerifier:
     """verify_seal over a list of seals in worker processes ("spawn"; started on first use and
-    kept, each caching the model and dataset of the contexts it has seen)."""
+    kept, each caching the model and dataset of the contexts it has seen).  Workers ignore
+    SIGINT: Ctrl-C reaches the parent, which shuts the pool down."""
 
     def __init__(self, workers: int | None = None) -> None:
         n = (os.cpu_count() or 1) if workers is None else workers
@@ -57,7 +60,9 @@ class ParallelVerifier:
             return []
         # Contiguous chunks: a worker that got an epoch's context keeps reusing its cache.
         chunk = max(1, len(items) // (self.workers * 4))
-        return list(self._executor().map(_verify_one, items, chunksize=chunk))
+        with sigint_blocked():  # the pool starts its worker processes while submitting
+            results = self._executor().map(_verify_one, items, chunksize=chunk)
+        return list(results)
 
     def close(self) -> None:
         if self._pool is not None:
