@@ -28,9 +28,9 @@ Which decisions.  Position t's router output in layer l reaches positions ≥ t 
 nothing follows it, so its decisions are ignored in every layer; in the last layer, positions
 before S−1 (salt positions whose logits are not scored) are ignored too.  Everything else counts.
 
-tau.  Measured with bench/quiz_agreement.py on the genesis model (2,100 quizzes ≈ 2.4M routing
-decisions each, compared between the reference — 1 thread, one batch, AVX-512 — and 2 threads,
-one sample at a time, ATEN_CPU_CAPABILITY default / avx2 / avx512, both directions):
+tau.  Measured with bench/quiz_agreement.py on the genesis model (2,100 quizzes, ~2.4M relevant
+routing decisions per setting; the reference — 1 thread, one batch, AVX-512 — against 2 threads,
+one sample at a time, ATEN_CPU_CAPABILITY default / avx2 / avx512):
 - honest router logits differ by up to 2.6e-5 (plain vs AVX-512 kernels; 1.1e-5 for the other
   settings), far more than the ~1e-7 of one float32 ulp: the residual stream carries last-bit
   differences from layer to layer and the logits reach ±15.  The gap of a decision, which is
