@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,12 +28,10 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "rpc"))
-# The node-process harness of the integration tests (loaded by path: two conftest modules).
-_spec = importlib.util.spec_from_file_location("poai_integration_harness",
-                                               ROOT / "tests" / "integration" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+# The node-process harness of the integration tests.
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import nodeproc as harness  # noqa: E402
+
 BIN, DEV_KEYS, NodeProcess = harness.BIN, harness.DEV_KEYS, harness.NodeProcess
 fast_genesis, free_port = harness.fast_genesis, harness.free_port
 

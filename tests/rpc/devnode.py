@@ -20,6 +20,7 @@ from eth.consensus.noproof import NoProofConsensus
 from eth.db.atomic import AtomicDB
 from eth.vm.forks import PragueVM
 from eth_account import Account
+from poai.quiz.context import QuizContext
 from poai.quiz.params import QuizParams
 from poai.txpool.pool import TxPool, decode_transaction
 
@@ -57,6 +58,10 @@ class DevNode:
         self.lock = threading.RLock()
         self.mine = False
         self.coinbase = b"\x00" * 20
+        self.contracts: dict[str, bytes] = {}  # a chain without governance contracts
+        # What governance names for the next epoch: not the genesis manifest, so RPC tests
+        # see which of the two an answer comes from.
+        self.governed_manifest = "cd" * 32
         self.txpool = TxPool(chain_id, lambda: self.chain.get_vm(self.head()).state,
                              block_gas_limit=lambda: self.head().gas_limit)
         self._listeners: list[Callable[[Any], None]] = []
@@ -77,6 +82,13 @@ class DevNode:
             tx_hash = self.txpool.add(decode_transaction(self._builder, raw))
         self._emit(NewPendingTx(tx_hash))
         return tx_hash
+
+    def current_quiz(self) -> QuizContext:
+        """The quiz of the next block on the head, as `Node.current_quiz` (no real assets)."""
+        head = self.head()
+        return QuizContext(params=self.config.quiz, epoch_key=bytes(head.hash),
+                           manifest_hash=self.governed_manifest, blob_dir="/nonexistent/blobs",
+                           dataset_path="/nonexistent/epoch.poaids", dataset_key=b"\x07" * 32)
 
     def mining_stats(self) -> Any:
         return SimpleNamespace(hashrate=12.5, blocks_mined=0)

@@ -174,4 +174,4 @@ def test_poai_namespace(rpc: Rpc, node: DevNode) -> None:
     assert len(seals[0]["losses"]) == 4
     assert rpc.request("poai_lastSeals", "0x10000")["error"]["code"] == -32602
     assert rpc.call("poai_mining")["hashrate"] == 12.5
-    assert rpc.call("poai_modelManifest")["manifest"] == "ab" * 32
+    assert rpc.call("poai_modelManifest")["manifest"] == node.governed_manifest

@@ -36,12 +36,26 @@ def block_number(ctx: RpcContext, params: list[Any]) -> str:
     return qty(ctx.node.head().block_number)
 
 
+SYNC_FIELDS = ("startingBlock", "currentBlock", "highestBlock")
+
+
 def syncing(ctx: RpcContext, params: list[Any]) -> Any:
-    status = getattr(ctx.node, "sync_status", None)
-    info = status() if callable(status) else None
-    if not info:
+    p2p = getattr(ctx.node, "p2p", None)
+    status = getattr(p2p, "status", None) if p2p is not None else None
+    if not callable(status):
+        status = getattr(ctx.node, "sync_status", None)
+    return sync_result(status() if callable(status) else None)
+
+
+def sync_result(progress: dict[str, Any] | None) -> Any:
+    """eth_syncing's answer from a sync progress (`poai.p2p.sync.Syncer.progress()`): false
+    unless a sync runs, else geth's {startingBlock, currentBlock, highestBlock} as hex."""
+    if not progress or not progress.get("syncing", True):
         return False
-    return {k: qty(v) for k, v in info.items()}
+    missing = [k for k in SYNC_FIELDS if k not in progress]
+    if missing:
+        raise ValueError(f"sync progress lacks {', '.join(missing)}")
+    return {k: qty(int(progress[k])) for k in SYNC_FIELDS}
 
 
 def mining(ctx: RpcContext, params: list[Any]) -> bool:

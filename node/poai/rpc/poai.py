@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from poai.quiz.epoch import epoch_index, epoch_key, seed_block_number
 from poai.quiz.reduce import MalformedMixHash, unpack_q
 from poai.rpc.context import RpcContext
@@ -82,15 +84,35 @@ def mining(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
 
 
 def model_manifest(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    """The model and dataset the next block on the head must answer (governance may have
+    replaced the genesis ones); a node without `current_quiz` reports its genesis config."""
     config = ctx.node.config
-    dataset = getattr(config, "dataset", None)
-    out: dict[str, Any] = {"manifest": getattr(config, "model_manifest", None)}
-    if dataset is not None:
-        out["dataset"] = {k: (v.hex() if isinstance(v, bytes) else
-                              v if isinstance(v, int | float | str) else str(v))
-                          for k, v in (asdict(dataset) if is_dataclass(dataset)
-                                       else dict(dataset)).items()}
+    genesis_dataset = getattr(config, "dataset", None)
+    current_quiz = getattr(ctx.node, "current_quiz", None)
+    if not callable(current_quiz):
+        out: dict[str, Any] = {"manifest": getattr(config, "model_manifest", None)}
+        if genesis_dataset is not None:
+            out["dataset"] = _dataset_json(genesis_dataset)
+        return out
+    quiz = current_quiz()
+    out = {"manifest": quiz.manifest_hash,
+           "epoch": qty(epoch_index(ctx.node.head().block_number + 1, quiz.params.epoch_blocks)),
+           "dataset": {"path": str(quiz.dataset_path), "key": quiz.dataset_key.hex()}}
+    if genesis_dataset is not None and str(genesis_dataset.path) == str(quiz.dataset_path):
+        out["dataset"]["sha256"] = genesis_dataset.sha256  # known for the genesis dataset
     return out
+
+
+def _dataset_json(dataset: Any) -> dict[str, Any]:
+    return {k: (v.hex() if isinstance(v, bytes) else
+                v if isinstance(v, int | float | str) else str(v))
+            for k, v in (asdict(dataset) if is_dataclass(dataset) else dict(dataset)).items()}
+
+
+def contracts(ctx: RpcContext, params: list[Any]) -> dict[str, str]:
+    """Governance contracts in genesis, name -> checksum address ({} on a chain without)."""
+    found = getattr(ctx.node, "contracts", None) or {}
+    return {name: to_checksum_address(bytes(address)) for name, address in found.items()}
 
 
 METHODS = {
@@ -100,4 +122,5 @@ METHODS = {
     "poai_mining": mining,
     "poai_attemptsPerSecond": lambda ctx, params: mining(ctx, params)["hashrate"],
     "poai_modelManifest": model_manifest,
+    "poai_contracts": contracts,
 }
