@@ -16,16 +16,17 @@ WORKERS ?= $(shell nproc)
 
 install: $(VENV)/.installed node_modules/.installed
 
+# torch first and pinned: the CPU wheel on local disk; an unpinned torch pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel setuptools
-	# torch first and pinned: the CPU wheel on local disk; unpinned pulls a CUDA build
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
+# npm install, not npm ci: npm leaves other platforms' optional edr builds out of the lock, and
+# npm ci then rejects it.
 node_modules/.installed: package.json package-lock.json
-	# npm ci rejects the lock: npm drops other platforms' optional edr builds from it
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
