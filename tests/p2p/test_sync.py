@@ -35,12 +35,12 @@ def canonical_has_tx(node: Any, tx_hash: bytes) -> bool:
 @pytest.mark.slow
 def test_sync_of_a_long_chain_survives_a_restart(make_node: NodeFactory, tmp_path: Path
                                                  ) -> None:
-    length = 60 if QUICK else 500
+    length = 160 if QUICK else 500  # long enough that the restart lands before the end
     a, sa = make_node()
     extend(a, length)
     assert a.head().block_number == length
     bdir = tmp_path / "syncer"
-    batch = 16 if QUICK else 64  # several batches: the restart lands midway
+    batch = 8 if QUICK else 64  # several batches: the restart lands midway
     b, sb = make_node(datadir=bdir, peers=sa.host.full_addrs(), sync_batch=batch)
     wait_for(lambda: b.head().block_number >= length // 3, timeout=300, what="partial sync")
     stop_node(b, sb)  # a restart midway
