@@ -152,7 +152,7 @@ def test_sync_across_epoch_boundaries_of_a_governed_chain(make_node: NodeFactory
     assert ancestor < 7 and sb.syncer.blocks_imported == length - ancestor
     with a.lock, b.lock:
         cc = b.chain.consensus_context
-        for n in (8, 16, length):
+        for n in (8, 16):  # epoch starts: their seed block was not stored yet
             header = b.chain.get_canonical_block_header_by_number(n)
             assert header == a.chain.get_canonical_block_header_by_number(n)
             # Verified at import (which keeps the losses), not by the batch check (no losses).
