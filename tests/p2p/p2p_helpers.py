@@ -37,3 +37,69 @@ def stop_node(node: Any, svc: Any) -> None:
     svc._stopped = True
     svc.stop()
     node.stop()
+
+
+class RpcWatch:
+    """A real JSON-RPC server (poai.rpc.server.RpcServer on a free loopback port, in its own
+    event-loop thread) over a node, polled by a client thread every `interval` seconds: what a
+    wallet sees while the node is under attack."""
+
+    def __init__(self, node: Any, interval: float = 0.2) -> None:
+        import asyncio
+        import threading
+
+        from poai.rpc.server import RpcServer
+
+        self.loop = asyncio.new_event_loop()
+        self.server = RpcServer(node, host="127.0.0.1", port=0)
+        self.heads: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        started = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.start())
+            started.set()
+            self.loop.run_forever()
+
+        self._serve = threading.Thread(target=serve, daemon=True)
+        self._serve.start()
+        if not started.wait(10):
+            raise AssertionError("RPC server did not start")
+        self._poll = threading.Thread(target=self._poller, args=(interval,), daemon=True)
+        self._poll.start()
+
+    def call(self, method: str, *params: Any) -> Any:
+        import json
+        import urllib.request
+
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                           "params": list(params)}).encode()
+        req = urllib.request.Request(self.server.url, data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            reply = json.loads(resp.read())
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def _poller(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                number = int(self.call("eth_blockNumber"), 16)
+                block = self.call("eth_getBlockByNumber", hex(number), False)
+                if block is None or int(block["number"], 16) != number:
+                    raise RuntimeError(f"block #{number} not served: {block!r}")
+                self.heads.append(number)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded and asserted on
+                self.failures.append(repr(exc))
+
+    def close(self) -> None:
+        import asyncio
+
+        self._stop.set()
+        self._poll.join(10)
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._serve.join(10)

@@ -93,6 +93,19 @@ def test_handshake_and_wrong_chain_refused(make_host: HostFactory) -> None:
         a.connect(c.full_addrs()[0])
 
 
+def test_mdns_discovers_peers_only_when_enabled(make_host: HostFactory) -> None:
+    """Two hosts with mDNS on find each other with no static peer; a host with it off (the
+    default) is neither found nor finds anyone."""
+    quiet = make_host()
+    a, b = make_host(mdns=True), make_host(mdns=True)
+    wait_for(lambda: b.peer_id in a.peers() and a.peer_id in b.peers(), timeout=30,
+             what="mDNS discovery and handshake")
+    assert a.peers()[b.peer_id] == CHAIN_STATUS  # a full status handshake, not just a dial
+    time.sleep(2.0)  # several maintenance rounds of a and b
+    assert quiet.peers() == {}
+    assert quiet.peer_id not in a.peers() and quiet.peer_id not in b.peers()
+
+
 def test_gossip_reaches_every_peer_but_not_the_publisher(make_host: HostFactory) -> None:
     inboxes = [Inbox() for _ in range(3)]
     a, b, c = (make_host(setup=with_services(i)) for i in inboxes)

@@ -13,7 +13,7 @@ import pytest
 import rlp
 from eth_utils import keccak
 from p2p_chainmaker import make_template, seal_template, signed_transfers
-from p2p_helpers import wait_for
+from p2p_helpers import RpcWatch, wait_for
 from poai.chain.builder import BlockTemplate
 from poai.chain.devaccounts import dev_accounts
 from poai.consensus.seal_hash import seal_hash
@@ -129,6 +129,34 @@ def test_hostile_peers_are_scored_banned_and_harmless(make_node: NodeFactory,
     victim, svc = make_node(mine=True)
     wait_for(lambda: victim.head().block_number >= 2, timeout=120, what="victim mining")
     start_head = victim.head().block_number
+    rpc = RpcWatch(victim)
+    try:
+        # A wallet's transfer sent over RPC while the attacks run is not lost.
+        raw = signed_transfers(victim.config.chain_id, dev_accounts()[2].private_key,
+                               b"\x43" * 20, 1)[0]
+        tx_hash = rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
+        attack_all(victim, svc, tmp_path)
+        wait_for(lambda: rpc.call("eth_getTransactionReceipt", tx_hash) is not None,
+                 timeout=60, what="the wallet's transfer mined")
+        assert rpc.call("eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
+        # The victim kept answering wallets throughout: every poll succeeded and saw the head
+        # move forward.
+        wait_for(lambda: len(rpc.heads) >= 5, what="RPC polls")
+    finally:
+        rpc.close()
+    assert rpc.failures == []
+    assert rpc.heads == sorted(rpc.heads) and rpc.heads[-1] > rpc.heads[0]
+    # Nothing bad got in, and the victim kept mining through it all.
+    with victim.lock:
+        canonical = [victim.chain.get_canonical_block_by_number(n)
+                     for n in range(victim.head().block_number + 1)]
+    assert all(b.header.timestamp < time.time() + 60 for b in canonical)
+    wait_for(lambda: victim.head().block_number > start_head + 2, timeout=60,
+             what="victim still mining")
+
+
+def attack_all(victim: Any, svc: Any, tmp_path: Path) -> None:
+    """Each attack from a fresh hostile peer: score drop, then ban and disconnect."""
     for i, (name, make_msg, offence, is_tx) in enumerate(ATTACKS):
         hostile = P2PHost(HostConfig(datadir=tmp_path / f"hostile{i}"), svc.local_status)
         for topic in (svc.topic_blocks, svc.topic_txs):
@@ -170,10 +198,3 @@ def test_hostile_peers_are_scored_banned_and_harmless(make_node: NodeFactory,
                      what=f"{name}: disconnect")
         finally:
             hostile.stop()
-    # Nothing bad got in, and the victim kept mining through it all.
-    with victim.lock:
-        canonical = [victim.chain.get_canonical_block_by_number(n)
-                     for n in range(victim.head().block_number + 1)]
-    assert all(b.header.timestamp < time.time() + 60 for b in canonical)
-    wait_for(lambda: victim.head().block_number > start_head + 2, timeout=60,
-             what="victim still mining")
