@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("migrations", "bindings/python", "scripts"):
+for sub in ("migrations", "bindings/python", "scripts", "tests/integration"):
     path = str(ROOT / sub)
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,49 +26,14 @@ import build_genesis_contracts as bgc  # noqa: E402  (scripts/, on sys.path via 
 import poai_bindings as B  # noqa: E402
 import pytest
 from eth_account import Account  # noqa: E402
+from nodeproc import NodeProcess  # (tests/integration, on sys.path via conftest)
 from web3 import Web3  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
 
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 EPOCH_BLOCKS = 8
 VOTING_PERIOD = 6
 TIMELOCK_S = 3
 BUDGET_S = 240  # whole test, startup included; ~2 minutes measured on the loaded 2-core box
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class NodeProcess:
-    def __init__(self, datadir: Path, genesis: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "w")  # noqa: SIM115
-        poai = ROOT / ".venv" / "bin" / "poai"
-        exe = [str(poai)] if poai.exists() else [sys.executable, "-m", "poai.cli"]
-        cmd = [*exe, "node", "--dev", "--mine", "--datadir", str(datadir), "--genesis",
-               str(genesis), "--rpc-port", str(self.port), "--miner-workers", "1", "--no-p2p"]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "ETH_HASH_BACKEND": "pysha3"})
-
-    def text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
 
 
 def _genesis(tmp: Path) -> tuple[Path, dict[str, Any]]:
@@ -153,7 +113,8 @@ class Flow:
 def node(tmp_path: Path) -> Iterator[tuple[NodeProcess, Path, Path, dict[str, Any]]]:
     genesis, contracts = _genesis(tmp_path)
     datadir = tmp_path / "datadir"
-    proc = NodeProcess(datadir, genesis, tmp_path / "node.log")
+    proc = NodeProcess(datadir, genesis, log_path=tmp_path / "node.log",
+                       extra_args=("--no-p2p",))
     try:
         yield proc, datadir, genesis, contracts
     finally:

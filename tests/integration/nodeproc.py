@@ -64,16 +64,21 @@ def rpc_call(url: str, method: str, *params: Any) -> Any:
 
 
 class NodeProcess:
-    def __init__(self, datadir: Path, genesis: Path, *, mine: bool = True) -> None:
+    """`poai node --dev` on a free loopback port, its output in `log_path` (default: beside the
+    data dir); returns once the node answers JSON-RPC.  `extra_args` go to `poai node`."""
+
+    def __init__(self, datadir: Path, genesis: Path, *, mine: bool = True,
+                 log_path: Path | None = None, extra_args: tuple[str, ...] = ("--p2p-port", "0"),
+                 ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(datadir.parent / f"node-{self.port}.log", "w")  # noqa: SIM115
+        self.log_path = log_path or datadir.parent / f"node-{self.port}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115
         cmd = [sys.executable, "-m", "poai.cli", "node", "--dev", "--datadir", str(datadir),
                "--genesis", str(genesis), "--rpc-port", str(self.port),
-               "--miner-workers", "1", "--p2p-port", "0"] + (["--mine"] if mine else [])
+               "--miner-workers", "1", *extra_args] + (["--mine"] if mine else [])
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "ETH_HASH_BACKEND": "pysha3"})
-        self.log_path = Path(self.log.name)
         deadline = time.monotonic() + 180
         while True:
             if self.proc.poll() is not None:
@@ -86,6 +91,11 @@ class NodeProcess:
                     self.stop()
                     raise RuntimeError("node did not answer within 180 s") from None
                 time.sleep(0.3)
+
+    def text(self) -> str:
+        """Everything the node has logged so far."""
+        self.log.flush()
+        return self.log_path.read_text()
 
     def call(self, method: str, *params: Any) -> Any:
         return rpc_call(self.url, method, *params)
