@@ -9,50 +9,21 @@ the previous head.  `discard()` drops the writes of a block that failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from eth.abc import AtomicDatabaseAPI, AtomicWriteBatchAPI
 from eth.db.backends.base import BaseAtomicDB
 
-from poai.db.leveldb import LevelDB, PendingWrites
+from poai.db.leveldb import LevelDB, WritesOverlay, collected_batch
 
 
-class WriteBuffer(BaseAtomicDB):
+class WriteBuffer(WritesOverlay, BaseAtomicDB):
     def __init__(self, base: AtomicDatabaseAPI) -> None:
         self.base = base
-        self._changes: dict[bytes, bytes | None] = {}
+        self._changes = {}
 
-    def __getitem__(self, key: bytes) -> bytes:
-        if key in self._changes:
-            value = self._changes[key]
-            if value is None:
-                raise KeyError(key)
-            return value
-        return self.base[key]
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._changes[key] = bytes(value)
-
-    def __delitem__(self, key: bytes) -> None:
-        if not self._exists(key):
-            raise KeyError(key)
-        self._changes[key] = None
-
-    def _exists(self, key: bytes) -> bool:
-        if key in self._changes:
-            return self._changes[key] is not None
-        return self.base.exists(key)
-
-    @contextmanager
-    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
-        batch = PendingWrites(self)
-        try:
-            yield batch
-        except BaseException:
-            batch.close()
-            raise
-        self._changes.update(batch.take())
+    def atomic_batch(self) -> AbstractContextManager[AtomicWriteBatchAPI]:
+        return collected_batch(self, lambda changes: self._changes.update(changes))
 
     @property
     def pending(self) -> int:

@@ -7,9 +7,10 @@ a batch key by key, so a crash mid-commit leaves half a block on disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import plyvel
 from eth.abc import AtomicWriteBatchAPI
@@ -62,15 +63,8 @@ class LevelDB(BaseAtomicDB):
     def _exists(self, key: bytes) -> bool:
         return self.db.get(key) is not None
 
-    @contextmanager
-    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
-        batch = PendingWrites(self)
-        try:
-            yield batch
-        except BaseException:
-            batch.close()
-            raise
-        self.write(batch.take())
+    def atomic_batch(self) -> AbstractContextManager[AtomicWriteBatchAPI]:
+        return collected_batch(self, self.write)
 
     def write(self, changes: dict[bytes, bytes | None]) -> None:
         """Apply puts (value) and deletes (None) as one LevelDB WriteBatch."""
@@ -93,18 +87,12 @@ class LevelDB(BaseAtomicDB):
         return self._db is None
 
 
-class PendingWrites(BaseDB, AtomicWriteBatchAPI):
-    """Uncommitted writes over a database: reads see them first, then the database."""
+class WritesOverlay:
+    """Writes held in a dict over a base database (None marks a delete): reads see them first.
+    Shared by a block's write batch (PendingWrites) and the node's per-block WriteBuffer."""
 
-    def __init__(self, base: BaseDB) -> None:
-        self._base: BaseDB | None = base
-        self._changes: dict[bytes, bytes | None] = {}
-
-    @property
-    def base(self) -> BaseDB:
-        if self._base is None:
-            raise RuntimeError("write batch used outside its context")
-        return self._base
+    _changes: dict[bytes, bytes | None]
+    base: Any
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self._changes:
@@ -112,7 +100,7 @@ class PendingWrites(BaseDB, AtomicWriteBatchAPI):
             if value is _DELETED:
                 raise KeyError(key)
             return value
-        return self.base[key]
+        return self.base[key]  # type: ignore[no-any-return]
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.base  # noqa: B018 - raises when out of context
@@ -126,7 +114,36 @@ class PendingWrites(BaseDB, AtomicWriteBatchAPI):
     def _exists(self, key: bytes) -> bool:
         if key in self._changes:
             return self._changes[key] is not _DELETED
-        return self.base.exists(key)
+        return bool(self.base.exists(key))
+
+
+@contextmanager
+def collected_batch(
+    db: BaseDB, apply: Callable[[dict[bytes, bytes | None]], None]
+) -> Iterator[AtomicWriteBatchAPI]:
+    """An atomic_batch() body: writes collect in a PendingWrites over `db`; on success `apply`
+    gets them all at once, on an exception they are dropped."""
+    batch = PendingWrites(db)
+    try:
+        yield batch
+    except BaseException:
+        batch.close()
+        raise
+    apply(batch.take())
+
+
+class PendingWrites(WritesOverlay, BaseDB, AtomicWriteBatchAPI):
+    """Uncommitted writes over a database: reads see them first, then the database."""
+
+    def __init__(self, base: BaseDB) -> None:
+        self._base: BaseDB | None = base
+        self._changes = {}
+
+    @property
+    def base(self) -> BaseDB:
+        if self._base is None:
+            raise RuntimeError("write batch used outside its context")
+        return self._base
 
     def take(self) -> dict[bytes, bytes | None]:
         changes = self._changes
