@@ -97,3 +97,41 @@ def test_missing_assets_are_clear_errors(tiny_ctx: QuizContext, tmp_path: Any) -
         load_runner(dataclasses.replace(tiny_ctx, dataset_path=str(tmp_path / "nope")))
     with pytest.raises(DatasetError, match="wrong key"):
         load_runner(dataclasses.replace(tiny_ctx, dataset_key=bytes(32)))
+
+
+def test_losses_many_match_one_by_one_on_the_genesis_model() -> None:
+    """Several attempts in one forward pass give each attempt's losses up to last-bit noise
+    (a taller batch blocks the matmuls differently), far inside the 1/8-step claim margin,
+    and every golden q is still accepted."""
+    import json
+    from pathlib import Path
+
+    from poai.quiz.context import losses_many_for
+    from poai.quiz.genesis import genesis_context
+    from poai.quiz.reduce import is_accepted
+
+    golden = json.loads((Path(__file__).parent / "golden" / "genesis.json").read_text())
+    ctx = genesis_context(bytes.fromhex(golden["epoch_key"]),
+                          QuizParams.from_dict(golden["params"]))
+    rows = golden["attempts"]
+    attempts = [(bytes.fromhex(r["seal_hash"]), r["nonce"]) for r in rows]
+    many = losses_many_for(ctx, attempts)
+    assert len(many) == len(rows)
+    scale = 1 << ctx.params.grid_bits
+    for (sh, nonce), batched, row in zip(attempts, many, rows, strict=True):
+        single = losses_for(ctx, sh, nonce)
+        assert len(batched) == ctx.params.k
+        assert max(abs(a - b) for a, b in zip(batched, single, strict=True)) * scale < 0.01
+        assert all(is_accepted(q, v, ctx.params.grid_bits)
+                   for q, v in zip(row["q"], batched, strict=True))
+
+
+def test_losses_many_keeps_order_and_handles_empty(tiny_ctx: QuizContext) -> None:
+    runner = load_runner(tiny_ctx)
+    attempts = [(bytes([n] * 32), n) for n in (5, 1, 9)]
+    many = runner.losses_many(tiny_ctx.epoch_key, attempts)
+    singles = [runner.losses(tiny_ctx.epoch_key, sh, n) for sh, n in attempts]
+    for batched, single in zip(many, singles, strict=True):
+        assert batched == pytest.approx(single, abs=1e-5)
+    assert many[0] != many[1]  # rows are not mixed up
+    assert runner.losses_many(tiny_ctx.epoch_key, []) == []

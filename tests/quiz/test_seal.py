@@ -95,3 +95,39 @@ def test_cheap_checks_run_before_the_model(tiny_ctx: QuizContext) -> None:
 def test_check_seal_fields_returns_claimed_values() -> None:
     qs = check_seal_fields(QuizParams(), SH, 1, pack_q([1, 2, 3, 4]), 1)
     assert qs == (1, 2, 3, 4)
+
+
+def test_verify_seals_names_the_forged_seal_in_the_middle(tiny_ctx: QuizContext) -> None:
+    from poai.quiz.seal import verify_seals
+
+    seals = []
+    for n in range(20, 25):
+        _, qs = _honest(tiny_ctx, n)
+        if n == 22:
+            qs[1] += 2  # beyond tolerance, in the middle of the batch
+        seals.append((SH, n, pack_q(qs), 1))
+    seals.append((SH, 25, bytes(32), 1 << 255))  # fails the cheap check, never in the pass
+    results = verify_seals(tiny_ctx, seals)
+    assert [r is None for r in results] == [True, True, False, True, True, False]
+    assert isinstance(results[2], InvalidSeal) and "sample 1" in str(results[2])
+    assert isinstance(results[5], InvalidSeal) and "not below the target" in str(results[5])
+    assert verify_seals(tiny_ctx, []) == []
+
+
+def test_golden_seals_verify_batched() -> None:
+    import json
+    from pathlib import Path
+
+    from poai.quiz.genesis import genesis_context
+    from poai.quiz.seal import verify_seals
+
+    golden = json.loads((Path(__file__).parent / "golden" / "genesis.json").read_text())
+    ctx = genesis_context(bytes.fromhex(golden["epoch_key"]),
+                          QuizParams.from_dict(golden["params"]))
+    good = [(bytes.fromhex(s["seal_hash"]), s["nonce"], bytes.fromhex(s["mix_hash"]),
+             s["difficulty"]) for s in golden["seals"]]
+    # each golden seal one nonce later: a wrong seal, interleaved with the good ones
+    bad = [(sh, nonce + 1, mix, d) for sh, nonce, mix, d in good]
+    mixed = [x for pair in zip(good, bad, strict=True) for x in pair]
+    results = verify_seals(ctx, mixed)
+    assert [r is None for r in results] == [True, False] * len(good)

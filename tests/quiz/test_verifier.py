@@ -83,3 +83,39 @@ def test_ctrl_c_stops_cleanly(tiny_ctx: QuizContext) -> None:
             p.communicate()
     assert p.returncode == 0 and out.strip() == "interrupted", err
     assert "Traceback" not in err and "leaked" not in err, err
+
+
+def test_chunks_name_the_bad_seal_and_keep_contexts_apart(tiny_ctx: QuizContext) -> None:
+    import dataclasses
+
+    from poai.quiz.epoch import epoch_key
+    from poai.quiz.verifier import group_by_context
+
+    other = dataclasses.replace(tiny_ctx, epoch_key=epoch_key(bytes([7] * 32), 3))
+    items = []
+    for n in range(10):
+        ctx = tiny_ctx if n < 4 or n >= 7 else other  # a run of another epoch in the middle
+        sh = bytes([n + 40] * 32)
+        qs = [quantize(v, 12) for v in losses_for(ctx, sh, n)]
+        if n == 5:
+            qs[0] += 2
+        items.append((ctx, sh, n, pack_q(qs), 1))
+    # the same seal under the wrong epoch key is a wrong seal
+    items.append((tiny_ctx, *items[4][1:4], 1))
+    groups = group_by_context(items, 3)
+    assert [(g[0] is tiny_ctx, len(g[1]), g[2]) for g in groups] == [
+        (True, 3, 0), (True, 1, 3), (False, 3, 4), (True, 3, 7), (True, 1, 10)]
+    with ParallelVerifier(workers=2, chunk=3) as v:
+        results = v.verify_many(items)
+    assert [i for i, r in enumerate(results) if r is not None] == [5, 10]
+    assert "sample 0" in str(results[5])
+    with pytest.raises(ValueError):
+        group_by_context(items, 0)
+    with pytest.raises(ValueError):
+        ParallelVerifier(workers=1, chunk=0)
+
+
+def test_warm_up_loads_every_worker(tiny_ctx: QuizContext) -> None:
+    with ParallelVerifier(workers=2) as v:
+        v.warm_up(tiny_ctx)
+        assert v._pool is not None and len(v._pool._processes) == 2

@@ -122,6 +122,25 @@ class QuizRunner:
         a = self.attempt(epoch_key, seal_hash, nonce)
         return sample_losses(self.model, a.batch, self.params.salt_len)
 
+    def losses_many(
+        self, epoch_key: bytes, attempts: Sequence[tuple[bytes, int]]
+    ) -> list[list[float]]:
+        """v_1..v_K of several attempts (seal_hash, nonce) in ONE forward pass of n*K rows.
+
+        A verifier's speed-up only (~25% per seal at 2-8 seals): the values may differ from
+        `losses` in the last float bits, because the matmul kernels block a taller batch
+        differently.  Every row has the same length and no padding or mask, attention is per
+        row, and Mixtral's token-choice routing has no expert capacity, so a row's result does
+        not depend on the other rows beyond that rounding (see seal.verify_seals for why it
+        is consensus-safe).
+        """
+        if not attempts:
+            return []
+        k = self.params.k
+        batch = torch.cat([self.attempt(epoch_key, sh, n).batch for sh, n in attempts])
+        flat = sample_losses(self.model, batch, self.params.salt_len)
+        return [flat[i * k : (i + 1) * k] for i in range(len(attempts))]
+
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -179,4 +198,15 @@ def losses_for(ctx: QuizContext, seal_hash: bytes, nonce: int) -> list[float]:
         return runner.losses(ctx.epoch_key, seal_hash, nonce)
 
 
-__all__ = ["Attempt", "QuizContext", "QuizRunner", "RecordSource", "load_runner", "losses_for"]
+def losses_many_for(
+    ctx: QuizContext, attempts: Sequence[tuple[bytes, int]]
+) -> list[list[float]]:
+    """losses_for of several (seal_hash, nonce) attempts under one context, in one forward pass
+    (QuizRunner.losses_many); thread-safe like losses_for."""
+    runner = load_runner(ctx)
+    with _RUN_LOCK:
+        return runner.losses_many(ctx.epoch_key, attempts)
+
+
+__all__ = ["Attempt", "QuizContext", "QuizRunner", "RecordSource", "load_runner", "losses_for",
+           "losses_many_for"]
