@@ -23,6 +23,7 @@ from eth.abc import (
     ReceiptAPI,
     SignedTransactionAPI,
 )
+from eth.vm.forks.byzantium import ByzantiumVM
 from eth_utils.exceptions import ValidationError
 
 from poai.consensus.seal_hash import seal_hash
@@ -45,8 +46,111 @@ class BlockTemplate:
 
     def seal(self, nonce: int, mix_hash: bytes) -> BlockAPI:
         """The block with its quiz seal (nonce as an 8-byte big-endian int, mixHash)."""
-        header = self.block.header.copy(nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
-        return self.block.copy(header=header)
+        block = self.block
+        header = _replace(block.header, nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
+        # rlp's `copy` deep-copies every field not given (all N transactions); they are
+        # immutable, so the sealed block shares them (and their recovered senders).
+        fields = _fields(block)
+        fields["header"] = header
+        return type(block)(**fields)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """An rlp Serializable's fields by name, the values themselves (no copies)."""
+    return {name: getattr(obj, name) for name in obj._meta.field_names}
+
+
+def _replace(header: BlockHeaderAPI, **changes: Any) -> BlockHeaderAPI:
+    """``header.copy(**changes)`` without rlp's deep copy of the unchanged fields (all bytes
+    and ints: immutable, so they can be shared)."""
+    fields = _fields(header)
+    fields.update(changes)
+    return type(header)(**fields)
+
+
+def _add_receipt(vm: Any, header: BlockHeaderAPI, receipt: ReceiptAPI) -> BlockHeaderAPI:
+    """Byzantium's `add_receipt_to_header` (bloom OR-ed in, cumulative gas) for every fork
+    since, at a fraction of the cost of its per-transaction `header.copy`."""
+    if type(vm).add_receipt_to_header is not ByzantiumVM.add_receipt_to_header:
+        return vm.add_receipt_to_header(header, receipt)  # type: ignore[no-any-return]
+    return _replace(header, bloom=header.bloom | int(receipt.bloom),
+                    gas_used=receipt.gas_used)
+
+
+class BlockDraft:
+    """A block being filled: transactions are applied as they come (`add`, any number of
+    times), then `finish` runs post-processing and finalisation once.
+
+    The miner drafts the next block while it waits for the clock to allow its timestamp, so
+    at that moment only the tries, system calls and state root are left to compute."""
+
+    def __init__(self, chain: ChainAPI, parent: BlockHeaderAPI, coinbase: bytes, *,
+                 timestamp: int | None = None, extra_data: bytes = b"") -> None:
+        params: dict[str, Any] = {"coinbase": coinbase, "extra_data": extra_data}
+        if timestamp is not None:
+            params["timestamp"] = timestamp
+        header = chain.create_header_from_parent(parent, **params)
+        vm: Any = chain.get_vm(header)  # a PoaiVM: has the Cancun/Prague processing hooks
+        self._vm = vm
+        self._base_block = vm.get_block()
+        vm.block_preprocessing(self._base_block)
+        self.header = header  # gas used and bloom so far
+        self._applied: list[SignedTransactionAPI] = []
+        self._applied_hashes: set[bytes] = set()
+        self._receipts: list[ReceiptAPI] = []
+        self._skipped: dict[bytes, tuple[SignedTransactionAPI, str]] = {}
+        self._finished = False
+
+    def __len__(self) -> int:
+        return len(self._applied)
+
+    def add(self, transactions: Iterable[SignedTransactionAPI]) -> int:
+        """Apply those of ``transactions`` (in order) not applied yet that are valid and fit;
+        returns how many were applied.  A transaction skipped now (a nonce gap, say) is tried
+        again by a later `add`."""
+        if self._finished:
+            raise RuntimeError("the draft is finished")
+        vm, count = self._vm, 0
+        for tx in transactions:
+            tx_hash = tx.hash
+            if tx_hash in self._applied_hashes:
+                continue
+            current = self.header
+            if tx.gas > current.gas_limit - current.gas_used:
+                self._skipped[tx_hash] = (tx, "block gas limit reached")
+                continue
+            try:
+                # py-evm validates (nonce, balance, fees, gas) before it touches the state,
+                # and `apply_transaction` locks earlier changes, so a rejected tx leaves no
+                # trace.
+                receipt, _computation = vm.apply_transaction(current, tx)
+            except ValidationError as exc:
+                self._skipped[tx_hash] = (tx, str(exc))
+                continue
+            current = _add_receipt(vm, current, receipt)
+            self.header = vm.increment_blob_gas_used(current, tx)
+            self._applied.append(tx)
+            self._applied_hashes.add(tx_hash)
+            self._skipped.pop(tx_hash, None)
+            self._receipts.append(receipt)
+            count += 1
+        return count
+
+    def finish(self) -> BlockTemplate:
+        """Post-processing (system calls, requests), finalisation (subsidy, state root) and
+        the seal hash: the draft can no longer change."""
+        if self._finished:
+            raise RuntimeError("the draft is finished")
+        self._finished = True
+        vm = self._vm
+        filled = vm.set_block_transactions_and_withdrawals(
+            self._base_block, self.header, self._applied, self._receipts)
+        processed = vm.block_postprocessing(filled)
+        block = vm.finalize_block(processed).block
+        skipped = list(self._skipped.values())
+        if skipped:
+            log.debug("block #%d: skipped %d transactions", block.number, len(skipped))
+        return BlockTemplate(block, tuple(self._receipts), seal_hash(block.header), skipped)
 
 
 def build_block(
@@ -64,37 +168,6 @@ def build_block(
     are skipped and reported in `skipped`.
     The state's trie nodes are written into `chain`'s db (flush or drop it as one batch).
     """
-    params: dict[str, Any] = {"coinbase": coinbase, "extra_data": extra_data}
-    if timestamp is not None:
-        params["timestamp"] = timestamp
-    header = chain.create_header_from_parent(parent, **params)
-    vm: Any = chain.get_vm(header)  # a PoaiVM: has the Cancun/Prague processing hooks
-    base_block = vm.get_block()
-    vm.block_preprocessing(base_block)
-
-    current = header
-    applied: list[SignedTransactionAPI] = []
-    receipts: list[ReceiptAPI] = []
-    skipped: list[tuple[SignedTransactionAPI, str]] = []
-    for tx in transactions:
-        if tx.gas > current.gas_limit - current.gas_used:
-            skipped.append((tx, "block gas limit reached"))
-            continue
-        try:
-            # py-evm validates (nonce, balance, fees, gas) before it touches the state, and
-            # `apply_transaction` locks earlier changes, so a rejected tx leaves no trace.
-            receipt, _computation = vm.apply_transaction(current, tx)
-        except ValidationError as exc:
-            skipped.append((tx, str(exc)))
-            continue
-        current = vm.add_receipt_to_header(current, receipt)
-        current = vm.increment_blob_gas_used(current, tx)
-        applied.append(tx)
-        receipts.append(receipt)
-
-    filled = vm.set_block_transactions_and_withdrawals(base_block, current, applied, receipts)
-    processed = vm.block_postprocessing(filled)
-    block = vm.finalize_block(processed).block
-    if skipped:
-        log.debug("block #%d: skipped %d transactions", block.number, len(skipped))
-    return BlockTemplate(block, tuple(receipts), seal_hash(block.header), skipped)
+    draft = BlockDraft(chain, parent, coinbase, timestamp=timestamp, extra_data=extra_data)
+    draft.add(transactions)
+    return draft.finish()

@@ -19,6 +19,7 @@ from eth.vm.forks.paris import ParisVM
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth.vm.forks.prague.state import PragueState
 from eth_typing import Address
 from eth_utils.exceptions import ValidationError
 
@@ -31,9 +32,21 @@ ZERO_NONCE = b"\x00" * 8
 _create_prague_header = create_prague_header_from_parent()
 
 
+class PoaiState(PragueState):
+    def set_system_contracts(self) -> None:
+        """Nothing: leaves every state exactly as py-evm's does, for less work per block.
+
+        py-evm's Cancun/Prague states run this on every state they build (twice per imported
+        block), and it writes the EIP-4788 / EIP-2935 contracts' code only when that same code
+        is already there (`if not get_code(a) != CODE: set_code(a, CODE)`), i.e. it rewrites an
+        unchanged account, which the state root then re-hashes.  Absent code is left absent, as
+        py-evm does.  (This chain deploys both contracts at genesis.)"""
+
+
 class PoaiVM(PragueVM):
     fork = "poai-prague"
     consensus_class: type[ConsensusAPI] = QuizConsensus
+    _state_class = PoaiState
     # Set per chain by poai.chain.chain.chain_class_for(config).
     poai_config: ClassVar[ChainConfig] = None  # type: ignore[assignment]
 
