@@ -170,7 +170,9 @@ def cmd_node(args: argparse.Namespace) -> int:
             if args.dev else b"\x00" * 20
     node = Node(datadir, config, mine=args.mine, miner_workers=args.miner_workers,
                 coinbase=coinbase)
-    return asyncio.run(_serve(node, config, args, coinbase))
+    from poai.rpc.server import new_event_loop
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_serve(node, config, args, coinbase))
 
 
 async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: bytes) -> int:

@@ -178,6 +178,7 @@ class Node:
         self._listeners: list[Callable[[NodeEvent], None]] = []
         self._stop = threading.Event()
         self._head_version = 0
+        self._head: BlockHeaderAPI | None = None  # cached canonical head (see `head`)
         self._miner: Any = None
         self._mining_thread: threading.Thread | None = None
         self._seals: deque[SealRecord] = deque(maxlen=LAST_SEALS)
@@ -201,7 +202,7 @@ class Node:
 
                 self.txpool = TxPool(
                     self.config.chain_id,
-                    self.state_at_head,
+                    self._pool_state_at_head,
                     block_gas_limit=lambda: self.config.gas_limit,
                 )
             head = self.head()
@@ -238,6 +239,7 @@ class Node:
             if self._buffer is not None:
                 self._buffer.flush()
             self._chain = None
+            self._head = None
             self._buffer = None
             # py-evm's lru_caches on ChainDB methods keep databases alive until exit.
             ChainDB._get_block_transactions.cache_clear()
@@ -307,12 +309,32 @@ class Node:
 
     # ---------------------------------------------------------------- reads
     def head(self) -> BlockHeaderAPI:
+        # Every RPC request resolves "latest": keep the head header instead of reading and
+        # decoding it from the db each time. It is dropped under the lock whenever a block is
+        # stored, so a reader without the lock sees the head before or after an import.
+        head = self._head
+        if head is not None:
+            return head
         with self.lock:
-            return self.chain.get_canonical_head()
+            head = self._head = self.chain.get_canonical_head()
+            return head
 
     def state_at_head(self) -> StateAPI:
         with self.lock:
             return self.chain.get_vm(self.chain.get_canonical_head()).state
+
+    def _pool_state_at_head(self) -> StateAPI:
+        """The head's state for the pool, read straight from LevelDB when the block write
+        buffer is empty (it is whenever Node.lock is free: every store flushes before it lets
+        go). The pool admits transactions without Node.lock, under its own lock only, while a
+        block may be built or committed: LevelDB reads are safe against that writer, reads
+        through the write buffer during its flush are not."""
+        with self.lock:
+            head = self.chain.get_canonical_head()
+            buffer = self._buffer
+            if buffer is None or buffer.pending or self._db is None:
+                return self.chain.get_vm(head).state
+            return self.chain_class(self._db).get_vm(head).state
 
     def _state_after(self, header: BlockHeaderAPI) -> StateAPI:
         with self.lock:
@@ -344,6 +366,9 @@ class Node:
 
     # ---------------------------------------------------------------- transactions
     def submit_raw_transaction(self, raw: bytes) -> bytes:
+        """Decode and admit a transaction; safe without Node.lock (the pool has its own lock
+        and reads the head's state from LevelDB), so acceptance never waits for a block being
+        built or committed."""
         from poai.txpool.pool import decode_transaction
 
         vms = self.chain.vm_configuration
@@ -379,6 +404,8 @@ class Node:
             except BaseException:
                 buffer.discard()
                 raise
+            finally:
+                self._head = None
             return self._adopt(imported, old_head)
 
     def _adopt(
@@ -481,6 +508,8 @@ class Node:
             wait = parent.timestamp + 1 - time.time()
         if wait > 0:
             # Never stamp a block ahead of the clock: wait for the next second instead.
+            # (Drafting the block meanwhile was measured: it halves the acceptance rate of a
+            # burst of sends, both needing the one GIL; docs/BENCHMARKS.md "RPC".)
             self._stop.wait(wait)
             return
         pending = self.build_template()
@@ -559,6 +588,8 @@ class Node:
             except BaseException:
                 buffer.discard()
                 raise
+            finally:
+                self._head = None
             self._blocks_mined += 1
             q = unpack_q(block.header.mix_hash, self.config.quiz.k)
             self._seals.append(

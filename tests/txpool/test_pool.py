@@ -63,6 +63,20 @@ def test_select_orders_by_nonce_per_sender_and_tip_across_senders(node: DevNode)
     assert len(pool.select(base_fee=GWEI, gas_limit=21000 * 2)) == 2
 
 
+def test_select_counts_the_least_gas_a_transaction_can_use(node: DevNode) -> None:
+    # Declared gas is an upper bound: the builder fits by gas used (as geth's miner), so a
+    # block limit of 3 x 50,000 must not stop selection after three 50,000-gas transfers.
+    pool = node.txpool
+    for nonce in range(8):
+        pool.add(tx(node, nonce=nonce, gas=50_000))
+    assert len(pool.select(base_fee=GWEI, gas_limit=150_000)) == 150_000 // 21_000
+    # calldata raises the intrinsic gas: 16 per non-zero byte
+    other = DevNode().txpool
+    other.add(tx(node, 1, nonce=0, gas=100_000, data="0x" + "ff" * 100))
+    assert other.select(base_fee=GWEI, gas_limit=21_000 + 1_599) == []
+    assert len(other.select(base_fee=GWEI, gas_limit=21_000 + 1_600)) == 1
+
+
 def test_fee_cap_below_base_fee_stays_but_is_not_selected(node: DevNode) -> None:
     pool = node.txpool
     pool.add(tx(node, nonce=0, maxFeePerGas=2 * GWEI, maxPriorityFeePerGas=GWEI))
@@ -248,3 +262,25 @@ def test_high_s_twin_of_a_valid_signature_is_rejected(node: DevNode) -> None:
     with pytest.raises(TxPoolError, match="invalid sender"):
         node.txpool.add(twin)
     assert node.txpool.add(tx(node, nonce=0)) is not None
+
+
+def test_add_reads_the_state_again_when_the_head_moves_meanwhile(node: DevNode) -> None:
+    # Admission runs without Node.lock: a block may be adopted between the pool reading the
+    # head's state and taking its own lock. The transaction must then be judged on the new head.
+    race = True
+
+    def state_at_head():
+        nonlocal race
+        state = node.chain.get_vm(node.head()).state
+        if race:  # meanwhile another path mines nonce 0 and the node tells the pool
+            race = False
+            node.txpool.add(tx(node, nonce=0))
+            block = node.mine_block()
+            pool.on_new_head(block.transactions)
+        return state
+
+    pool = TxPool(CHAIN_ID, state_at_head)
+    with pytest.raises(TxPoolError, match="nonce too low: .* tx: 0 state: 1"):
+        pool.add(tx(node, nonce=0, value=7))
+    assert len(pool) == 0 and node.head().block_number == 1
+    pool.add(tx(node, nonce=1))

@@ -21,8 +21,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from eth.abc import BlockHeaderAPI, ChainAPI, ComputationAPI, StateAPI, VirtualMachineAPI
+from eth._utils.address import generate_contract_address
+from eth.abc import (
+    BlockHeaderAPI,
+    ChainAPI,
+    ComputationAPI,
+    MessageAPI,
+    StateAPI,
+    VirtualMachineAPI,
+)
+from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
+from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 from lru import LRU
@@ -183,12 +193,38 @@ def _run(vm: Any, state: StateAPI, req: CallRequest, gas: int) -> ComputationAPI
         # gas used or the refund counter, and the snapshot is reverted anyway.
         executor = state.get_transaction_executor()
         executor.validate_transaction(tx)  # type: ignore[arg-type]
-        message = executor.build_evm_message(tx)  # type: ignore[arg-type]
+        message = _build_message(state, executor, tx)
         return executor.build_computation(message, tx)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ServerError(_validation_message(str(exc))) from exc
     finally:
         state.revert(snapshot)
+
+
+def _build_message(state: StateAPI, executor: Any, tx: Any) -> MessageAPI:
+    """Cancun/Prague's `build_evm_message` for the spoofed legacy transaction, without its
+    debug log line, which py-evm formats on every call whether or not debug logging is on
+    (repr of the transaction, a keccak of the input and the hex of the whole contract code:
+    about a sixth of a small view call).  Same steps in the same order: the fee is taken
+    from the sender (zero at gas price 0), the sender's nonce goes up, the code to run is the
+    target's (following an EIP-7702 delegation, which warms the delegate)."""
+    if tx.type_id is not None:  # only the legacy form `_run` builds is handled here
+        return executor.build_evm_message(tx)  # type: ignore[no-any-return]
+    sender = tx.sender
+    state.delta_balance(sender, -(tx.gas * state.get_gas_price(tx)))
+    state.increment_nonce(sender)
+    if tx.to == CREATE_CONTRACT_ADDRESS:
+        create_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+        data, code, is_delegation = b"", tx.data, False
+    else:
+        create_address = None
+        data = tx.data
+        code, delegate = executor.get_code_at_address(tx.to)
+        is_delegation = delegate is not None
+    return Message(gas=tx.gas - tx.intrinsic_gas, to=tx.to, sender=sender, value=tx.value,
+                   data=data, code=code,
+                   create_address=create_address,  # type: ignore[arg-type] # None: a call
+                   refund=executor.calc_message_refund(tx), is_delegation=is_delegation)
 
 
 def _validate_unsigned(signed: Any) -> None:
