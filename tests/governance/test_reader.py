@@ -109,3 +109,40 @@ def test_scheduled_dataset_key_is_none_until_revealed(flow: Any) -> None:
     revealed = active_dataset(b.state_at(flow.reveal_block), dao, e)
     assert revealed.key == flow.dataset_key
     assert active_dataset(b.state_at(flow.reveal_block), dao, e - 1).dataset_id == 1
+
+
+def test_snapshot_records_are_read_once_per_registry_storage(bench: Any, monkeypatch: Any) -> None:
+    """The expert records of a snapshot are read once per (registry code, storage, id): a later
+    epoch over the same storage costs one view call, changed storage is read again."""
+    from poai.governance import reader
+
+    calls: list[str] = []
+    real = reader.call_view
+
+    def counting(state: Any, address: bytes, contract: str, fn: str, *args: Any) -> Any:
+        calls.append(fn)
+        return real(state, address, contract, fn, *args)
+
+    monkeypatch.setattr(reader, "call_view", counting)
+    monkeypatch.setattr(reader, "_SNAPSHOTS", reader.LRU(8))
+    reg = bench.contracts.registry
+    first = active_snapshot(bench.state_at(0), reg, 0)
+    assert calls.count("expert") == 32
+    calls.clear()
+    assert active_snapshot(bench.state_at(0), reg, 5) == first  # another state object
+    assert calls == ["activeSnapshot"]
+
+    # Unsaved storage changes of the registry: its recorded root is stale, so no reuse.
+    state = bench.state_at(0)
+    state.set_storage(reg, 2**255, 1)
+    assert reader.storage_fingerprint(state, reg) is None
+    calls.clear()
+    assert active_snapshot(state, reg, 0) == first
+    assert calls.count("expert") == 32
+    # Saved: a new storage root, a new key.
+    state.persist()
+    assert reader.storage_fingerprint(state, reg) not in (None, reader.storage_fingerprint(
+        bench.state_at(0), reg))
+    calls.clear()
+    assert active_snapshot(state, reg, 0) == first
+    assert calls.count("expert") == 32

@@ -11,6 +11,7 @@ which the asset's staleness test keeps equal to bindings/abi.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from eth_utils.abi import (
     get_abi_output_types,
 )
 from eth_utils.crypto import keccak
+from lru import LRU
 
 from poai.governance.contracts import DATASET_DAO, REGISTRY, load_genesis_contracts
 
@@ -119,11 +121,47 @@ def call_view(
         raise GovernanceReadError(f"{where}: undecodable output: {exc}") from exc
 
 
+def storage_fingerprint(state: StateAPI, address: bytes) -> tuple[bytes, bytes] | None:
+    """(code hash, storage root) of the account at `address`: equal fingerprints mean equal
+    code and storage, so equal results of any view that reads only its own storage.
+
+    None when `state` holds unsaved storage changes of that account (its recorded storage
+    root would then be stale) or is not py-evm's account-backed state."""
+    db = getattr(state, "_account_db", None)
+    dirty = getattr(db, "_dirty_accounts", None)
+    if db is None or dirty is None or address in dirty:
+        return None
+    root = db._get_storage_root(Address(address))
+    return bytes(state.get_code_hash(Address(address))), bytes(root)
+
+
+# Snapshot records (shape, trunk, every slot's expert) by (registry fingerprint, snapshot id):
+# 35 of the 37 view calls of an epoch's reading, and the same result every epoch until
+# governance writes to the registry. Keys name contents, so branches and nodes never mix.
+_SNAPSHOTS: Any = LRU(64)
+_SNAPSHOTS_LOCK = threading.Lock()
+
+
 def active_snapshot(state: StateAPI, registry_addr: bytes, epoch: int) -> SnapshotInfo:
     """The snapshot ModelRegistry names as active at `epoch`, with every slot's blob hash."""
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     (snapshot_id,) = call_view(state, registry_addr, REGISTRY, "activeSnapshot", epoch)
+    fingerprint = storage_fingerprint(state, registry_addr)
+    key = (bytes(registry_addr), fingerprint, int(snapshot_id))
+    if fingerprint is not None:
+        with _SNAPSHOTS_LOCK:
+            known = _SNAPSHOTS.get(key)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+    info = _read_snapshot(state, registry_addr, int(snapshot_id))
+    if fingerprint is not None:
+        with _SNAPSHOTS_LOCK:
+            _SNAPSHOTS[key] = info
+    return info
+
+
+def _read_snapshot(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
     (layers,) = call_view(state, registry_addr, REGISTRY, "layers")
     (per_layer,) = call_view(state, registry_addr, REGISTRY, "expertsPerLayer")
     ((trunk, _registrant, expert_ids),) = call_view(
@@ -173,4 +211,5 @@ __all__ = [
     "active_dataset",
     "active_snapshot",
     "call_view",
+    "storage_fingerprint",
 ]
