@@ -23,9 +23,9 @@ from eth.abc import (
     ReceiptAPI,
     SignedTransactionAPI,
 )
-from eth.vm.forks.byzantium import ByzantiumVM
 from eth_utils.exceptions import ValidationError
 
+from poai.chain.immutable import replace
 from poai.consensus.seal_hash import seal_hash
 
 log = logging.getLogger(__name__)
@@ -47,34 +47,10 @@ class BlockTemplate:
     def seal(self, nonce: int, mix_hash: bytes) -> BlockAPI:
         """The block with its quiz seal (nonce as an 8-byte big-endian int, mixHash)."""
         block = self.block
-        header = _replace(block.header, nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
-        # rlp's `copy` deep-copies every field not given (all N transactions); they are
-        # immutable, so the sealed block shares them (and their recovered senders).
-        fields = _fields(block)
-        fields["header"] = header
-        return type(block)(**fields)
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    """An rlp Serializable's fields by name, the values themselves (no copies)."""
-    return {name: getattr(obj, name) for name in obj._meta.field_names}
-
-
-def _replace(header: BlockHeaderAPI, **changes: Any) -> BlockHeaderAPI:
-    """``header.copy(**changes)`` without rlp's deep copy of the unchanged fields (all bytes
-    and ints: immutable, so they can be shared)."""
-    fields = _fields(header)
-    fields.update(changes)
-    return type(header)(**fields)
-
-
-def _add_receipt(vm: Any, header: BlockHeaderAPI, receipt: ReceiptAPI) -> BlockHeaderAPI:
-    """Byzantium's `add_receipt_to_header` (bloom OR-ed in, cumulative gas) for every fork
-    since, at a fraction of the cost of its per-transaction `header.copy`."""
-    if type(vm).add_receipt_to_header is not ByzantiumVM.add_receipt_to_header:
-        return vm.add_receipt_to_header(header, receipt)  # type: ignore[no-any-return]
-    return _replace(header, bloom=header.bloom | int(receipt.bloom),
-                    gas_used=receipt.gas_used)
+        header = replace(block.header, nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
+        # Shares the (immutable) transactions and their recovered senders: rlp's `copy` would
+        # deep-copy all N of them.
+        return replace(block, header=header)
 
 
 class BlockDraft:
@@ -127,7 +103,7 @@ class BlockDraft:
             except ValidationError as exc:
                 self._skipped[tx_hash] = (tx, str(exc))
                 continue
-            current = _add_receipt(vm, current, receipt)
+            current = vm.add_receipt_to_header(current, receipt)
             self.header = vm.increment_blob_gas_used(current, tx)
             self._applied.append(tx)
             self._applied_hashes.add(tx_hash)

@@ -12,18 +12,28 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI, TransactionFieldsAPI
-from eth.constants import EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI, ReceiptAPI, TransactionFieldsAPI
+from eth.constants import EMPTY_SHA3, EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.db.account import AccountDB
+from eth.validation import (
+    validate_canonical_address,
+    validate_is_bytes,
+    validate_uint64,
+    validate_uint256,
+)
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.paris import ParisVM
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlock
 from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
-from eth_typing import Address
+from eth_typing import Address, Hash32
+from eth_utils import keccak
 from eth_utils.exceptions import ValidationError
 
 from poai.chain.config import ChainConfig
+from poai.chain.immutable import SharedCopy, replace
 from poai.chain.rewards import block_subsidy
 from poai.consensus.difficulty import next_difficulty
 from poai.consensus.engine import QuizConsensus
@@ -32,7 +42,45 @@ ZERO_NONCE = b"\x00" * 8
 _create_prague_header = create_prague_header_from_parent()
 
 
+class PoaiAccountDB(AccountDB):
+    """py-evm's AccountDB whose account updates share the unchanged fields of the account
+    (`poai.chain.immutable`) instead of deep-copying them; same checks, same encodings."""
+
+    def set_balance(self, address: Address, balance: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(balance, title="Account Balance")
+        self._set_account(address, replace(self._get_account(address), balance=balance))
+
+    def set_nonce(self, address: Address, nonce: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint64(nonce, title="Nonce")  # 2**64 - 1 allowed, as py-evm does
+        self._set_account(address, replace(self._get_account(address), nonce=nonce))
+
+    def set_code(self, address: Address, code: bytes) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_is_bytes(code, title="Code")
+        account = self._get_account(address)
+        code_hash = keccak(code)
+        self._journaldb[code_hash] = code
+        self._set_account(address, replace(account, code_hash=code_hash))
+
+    def delete_code(self, address: Address) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        self._set_account(address, replace(self._get_account(address), code_hash=EMPTY_SHA3))
+
+    def _set_storage_root(self, address: Address, new_storage_root: Hash32) -> None:
+        account = self._get_account(address)
+        self._set_account(address, replace(account, storage_root=new_storage_root))
+
+
+class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
+    """Prague's block; its copies share the header and transactions instead of deep-copying
+    every transaction (py-evm copies a block four or five times per import)."""
+
+
 class PoaiState(PragueState):
+    account_db_class = PoaiAccountDB
+
     def set_system_contracts(self) -> None:
         """Nothing: leaves every state exactly as py-evm's does, for less work per block.
 
@@ -47,6 +95,7 @@ class PoaiVM(PragueVM):
     fork = "poai-prague"
     consensus_class: type[ConsensusAPI] = QuizConsensus
     _state_class = PoaiState
+    block_class = PoaiBlock
     # Set per chain by poai.chain.chain.chain_class_for(config).
     poai_config: ClassVar[ChainConfig] = None  # type: ignore[assignment]
 
@@ -108,6 +157,14 @@ class PoaiVM(PragueVM):
                 f"block #{header.block_number} timestamp {header.timestamp} is "
                 f"{header.timestamp - now:.0f} s in the future (max {cfg.max_future_drift} s)"
             )
+
+    def add_receipt_to_header(
+        self, old_header: BlockHeaderAPI, receipt: ReceiptAPI
+    ) -> BlockHeaderAPI:
+        # Byzantium's rule (bloom OR-ed in, cumulative gas used), run for every transaction:
+        # the new header shares the other fields instead of deep-copying them.
+        return replace(old_header, bloom=old_header.bloom | int(receipt.bloom),
+                       gas_used=receipt.gas_used)
 
     def increment_blob_gas_used(
         self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
