@@ -207,3 +207,86 @@ def test_devnet_node_reads_the_quiz_from_governance(tmp_path: Path) -> None:
     headers = create_genesis(AtomicDB(), devnet).headerdb
     with pytest.raises(SeedStateUnavailable):
         EpochQuizContexts(devnet, headers).quiz_context_for(pending.template.header)
+
+
+class _FrozenClock:
+    """time for poai.node and poai.chain.vm with a fixed wall clock (drafts are usable only
+    within their timestamp's second); monotonic time and waits stay real."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.monotonic = time.monotonic
+        self.sleep = time.sleep
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> _FrozenClock:
+    import poai.chain.vm
+    import poai.node
+
+    clock = _FrozenClock(float(int(time.time())))
+    monkeypatch.setattr(poai.node, "time", clock)
+    monkeypatch.setattr(poai.chain.vm, "time", clock)
+    return clock
+
+
+def test_draft_is_filled_while_rpc_is_idle_and_becomes_the_block(
+    config: ChainConfig, tmp_path: Path, frozen: _FrozenClock
+) -> None:
+    from poai.node import DRAFT_STEP_TXS
+
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        raws = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address,
+                                2 * DRAFT_STEP_TXS + 3)
+        hashes = [node.submit_raw_transaction(r) for r in raws]
+        parent = node.head()
+        # RPC busy (a request "just now", for the whole wait): nothing is drafted.
+        node._last_activity = time.monotonic() + 60
+        node._draft_until(parent, time.monotonic() + 0.2)
+        assert node._draft is None
+        node.note_activity()  # a real request: drafting resumes DRAFT_IDLE_S later
+        # Idle: the whole pool is drafted, step by step.
+        node._draft_until(parent, time.monotonic() + 1.0)
+        draft = node._draft
+        assert draft is not None and draft.draft.applied_hashes == set(hashes)
+        pending = node.build_template()
+        assert node._draft is None and draft.draft._finished  # the draft became the block
+        assert [tx.hash for tx in pending.template.block.transactions] == hashes
+    finally:
+        node.stop()
+
+
+def test_draft_with_a_replaced_transaction_is_rebuilt(
+    config: ChainConfig, tmp_path: Path, frozen: _FrozenClock
+) -> None:
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        first = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1)[0]
+        old_hash = node.submit_raw_transaction(first)
+        node._draft_until(node.head(), time.monotonic() + 0.3)
+        assert node._draft is not None and old_hash in node._draft.draft.applied_hashes
+        bump = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1,
+                                tip=2 * 10**9, max_fee=2 * 10**11)[0]
+        new_hash = node.submit_raw_transaction(bump)  # replaces nonce 0 (fee bump)
+        stale = node._draft
+        pending = node.build_template()
+        assert not stale.draft._finished  # not used: it holds the replaced transaction
+        assert [tx.hash for tx in pending.template.block.transactions] == [new_hash]
+        # A draft on an old head is not used either.
+        node._draft_until(node.head(), time.monotonic() + 0.3)
+        assert node._draft is not None
+        node._head_version += 1
+        assert not node._draft_usable(node._draft)
+        # Nor one whose second has passed.
+        node._head_version -= 1
+        assert node._draft_usable(node._draft)
+        frozen.now += 5
+        assert not node._draft_usable(node._draft)
+    finally:
+        node.stop()

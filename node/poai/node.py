@@ -31,7 +31,7 @@ from eth_typing import Address
 from eth_utils import ValidationError
 from trie.hexary import HexaryTrie
 
-from poai.chain.builder import BlockTemplate, build_block
+from poai.chain.builder import BlockDraft, BlockTemplate
 from poai.chain.chain import PoaiChain, chain_class_for, create_genesis, genesis_hash
 from poai.chain.config import ChainConfig, load_genesis_config
 from poai.chain.epochs import register_state_source, unregister_state_source
@@ -59,6 +59,16 @@ LAST_SEALS = 64
 # Miner forgets it), so mine() also returns every few seconds to re-check the head.  Not
 # much shorter: a seal found near the deadline is dropped if its cross-check is still running.
 _MINE_SLICE_S = 5.0
+# While the miner waits for the next timestamp second it drafts the next block from the pool,
+# a few transactions at a time and only when no RPC request has come for a moment (one
+# interpreter serves both, so drafting during a burst of sends would slow their acceptance).
+# At the second, only the transactions that came since and the block's finalisation are left.
+DRAFT_STEP_TXS = 16
+DRAFT_IDLE_S = 0.02
+# At the second, while a burst of RPC requests is still arriving, the block waits for it to end
+# (at most this long): one block then takes the burst whole, instead of building on a part of
+# it at half speed (the same interpreter serves both) and leaving the rest for the next second.
+BUSY_DEFER_S = 0.25
 
 
 class DatadirError(RuntimeError):
@@ -67,6 +77,7 @@ class DatadirError(RuntimeError):
 
 class TxPoolLike(Protocol):
     def add(self, tx: SignedTransactionAPI) -> bytes: ...
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None: ...
     def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]: ...
     def on_new_head(
         self, included: list[SignedTransactionAPI], dropped: list[SignedTransactionAPI]
@@ -183,6 +194,12 @@ class Node:
         self._mining_thread: threading.Thread | None = None
         self._seals: deque[SealRecord] = deque(maxlen=LAST_SEALS)
         self._blocks_mined = 0
+        self._draft: _Draft | None = None  # the next block being filled (mining thread only)
+        self._last_activity = 0.0  # time.monotonic() of the latest RPC request
+
+    def note_activity(self) -> None:
+        """An RPC request arrived: the miner defers drafting for a moment (DRAFT_IDLE_S)."""
+        self._last_activity = time.monotonic()
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -507,11 +524,14 @@ class Node:
             parent = self.head()
             wait = parent.timestamp + 1 - time.time()
         if wait > 0:
-            # Never stamp a block ahead of the clock: wait for the next second instead.
-            # (Drafting the block meanwhile was measured: it halves the acceptance rate of a
-            # burst of sends, both needing the one GIL; docs/BENCHMARKS.md "RPC".)
-            self._stop.wait(wait)
+            # Never stamp a block ahead of the clock: wait for the next second, drafting the
+            # block meanwhile.
+            self._draft_until(parent, time.monotonic() + wait)
             return
+        deadline = time.monotonic() + BUSY_DEFER_S
+        while (time.monotonic() - self._last_activity < DRAFT_IDLE_S
+               and time.monotonic() < deadline and not self._stop.is_set()):
+            self._stop.wait(DRAFT_IDLE_S / 4)
         pending = self.build_template()
         started = time.monotonic()
         attempts_before = self._miner.total_attempts()
@@ -541,16 +561,66 @@ class Node:
         `commit_block`, so a failed import elsewhere never drops it."""
         with self.lock:
             parent = self.head()
-            assert self._buffer is not None
-            overlay = WriteBuffer(self._buffer)
-            tchain = self.chain_class(overlay)
+            draft, self._draft = self._draft, None
+            if transactions is not None or draft is None or not self._draft_usable(draft):
+                draft = self._new_draft(parent)
             if transactions is None:
-                base_fee = calculate_expected_base_fee_per_gas(parent)
-                transactions = self.txpool.select(base_fee, self.config.gas_limit)
-            template = build_block(tchain, parent, self.coinbase, transactions)
+                transactions = self._candidates(parent)
+            draft.draft.add(transactions)
+            template = draft.draft.finish()
             return PendingBlock(
-                template, overlay, self._head_version, self.quiz_context(template.header)
+                template, draft.overlay, self._head_version, self.quiz_context(template.header)
             )
+
+    def _candidates(self, parent: BlockHeaderAPI) -> list[SignedTransactionAPI]:
+        base_fee = calculate_expected_base_fee_per_gas(parent)
+        return self.txpool.select(base_fee, self.config.gas_limit)  # type: ignore[no-any-return]
+
+    def _new_draft(self, parent: BlockHeaderAPI) -> _Draft:
+        """An empty draft on `parent` (call under the lock); its state lives in a private
+        overlay until `commit_block`, so a failed import elsewhere never drops it."""
+        assert self._buffer is not None
+        overlay = WriteBuffer(self._buffer)
+        draft = BlockDraft(self.chain_class(overlay), parent, self.coinbase)
+        return _Draft(draft, overlay, self._head_version, bytes(parent.hash))
+
+    def _draft_usable(self, d: _Draft) -> bool:
+        """Whether a draft may become the block now (under the lock): same head, the timestamp
+        a new block would get now, and every transaction in it still in the pool (none
+        replaced by a fee bump or evicted meanwhile)."""
+        head = self.head()
+        if d.head_version != self._head_version or d.parent_hash != bytes(head.hash):
+            return False
+        if d.draft.header.timestamp != max(head.timestamp + 1, int(time.time())):
+            return False
+        return all(self.txpool.get(h) is not None for h in d.draft.applied_hashes)
+
+    def _draft_until(self, parent: BlockHeaderAPI, until: float) -> None:
+        """Fill the next block's draft from the pool until `until` (monotonic), in steps of
+        DRAFT_STEP_TXS transactions taken only while RPC has been idle for DRAFT_IDLE_S."""
+        queue: list[SignedTransactionAPI] = []
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= until:
+                return
+            idle = now - self._last_activity
+            if idle < DRAFT_IDLE_S:
+                self._stop.wait(min(DRAFT_IDLE_S - idle, until - now))
+                continue
+            with self.lock:
+                if self.head().hash != parent.hash:
+                    return  # a new head: the mining loop starts over
+                d = self._draft
+                if d is None or d.head_version != self._head_version:
+                    d = self._draft = self._new_draft(parent)
+                    queue = []
+                if not queue:  # the pool's candidates not drafted yet, best first
+                    queue = [tx for tx in self._candidates(parent) if tx not in d.draft]
+                step, queue = queue[:DRAFT_STEP_TXS], queue[DRAFT_STEP_TXS:]
+                if step:
+                    d.draft.add(step)
+            if not step:  # nothing new in the pool
+                self._stop.wait(min(0.1, max(0.0, until - time.monotonic())))
 
     def commit_block(
         self,
@@ -605,6 +675,14 @@ class Node:
                 sum(q) / len(q) / self.config.quiz.grid_scale,
             )
             return self._adopt(block, old_head, pending.template.receipts)
+
+
+@dataclass
+class _Draft:
+    draft: BlockDraft
+    overlay: WriteBuffer
+    head_version: int
+    parent_hash: bytes
 
 
 @dataclass(frozen=True)

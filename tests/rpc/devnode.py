@@ -70,6 +70,9 @@ class DevNode:
     def head(self) -> Any:
         return self.chain.get_canonical_head()
 
+    def note_activity(self) -> None:
+        pass  # no background block building here
+
     def add_listener(self, fn: Callable[[Any], None]) -> None:
         self._listeners.append(fn)
 

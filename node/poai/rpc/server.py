@@ -196,6 +196,7 @@ class RpcServer:
     async def handle_payload(self, body: bytes | str, conn: _WsConnection | None = None
                              ) -> bytes | None:
         """One JSON-RPC payload (single or batch) in, serialized reply (or None) out."""
+        self.node.note_activity()  # the miner drafts blocks only while RPC is idle
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
