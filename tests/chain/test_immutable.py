@@ -1,5 +1,4 @@
-"""Field-sharing copies: the same objects, encodings and hashes as rlp's deep copies, and the
-same state roots from PoaiAccountDB as from py-evm's AccountDB."""
+"""Field-sharing copies: the same objects, encodings and hashes as rlp's deep copies."""
 
 from __future__ import annotations
 
@@ -7,14 +6,10 @@ import copy
 
 import pytest
 import rlp
-from eth.constants import BLANK_ROOT_HASH
-from eth.db.account import AccountDB
-from eth.db.atomic import AtomicDB
 from eth.rlp.accounts import Account
 from eth.vm.forks.prague.blocks import PragueBlock
-from eth_utils import keccak
 from poai.chain.immutable import replace
-from poai.chain.vm import PoaiAccountDB, PoaiBlock, PoaiVM
+from poai.chain.vm import PoaiBlock, PoaiVM
 
 
 def _block() -> PoaiBlock:
@@ -47,30 +42,3 @@ def test_block_copies_share_fields_and_start_without_requests() -> None:
         assert twin.block_requests == []  # a new block, as rlp's copies are
     with pytest.raises(TypeError, match="given twice"):
         block.copy(header, header=header)
-
-
-def test_poai_account_db_gives_py_evm_state_roots() -> None:
-    """The same updates through both account DBs: identical roots at every step."""
-    dbs = [cls(AtomicDB(), BLANK_ROOT_HASH) for cls in (AccountDB, PoaiAccountDB)]
-    a, b = b"\x01" * 20, b"\x02" * 20
-    steps = [
-        lambda d: d.set_balance(a, 10**18),
-        lambda d: d.increment_nonce(a),
-        lambda d: d.set_nonce(b, 2**64 - 1),
-        lambda d: d.set_code(b, b"\x60\x00"),
-        lambda d: d.set_storage(b, 1, 42),
-        lambda d: d.delete_code(b),
-        lambda d: d.delete_storage(b),
-        lambda d: d.set_balance(b, 0),
-        lambda d: d.delete_account(a),
-    ]
-    for step in steps:
-        roots = []
-        for d in dbs:
-            step(d)
-            roots.append(d.make_state_root())
-        assert roots[0] == roots[1]
-    assert dbs[1].get_code_hash(b) == keccak(b"")
-    for d in dbs:
-        with pytest.raises(Exception, match="Balance"):
-            d.set_balance(a, -1)

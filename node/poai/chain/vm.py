@@ -13,14 +13,7 @@ import time
 from typing import Any, ClassVar
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI, ReceiptAPI, TransactionFieldsAPI
-from eth.constants import EMPTY_SHA3, EMPTY_UNCLE_HASH, ZERO_HASH32
-from eth.db.account import AccountDB
-from eth.validation import (
-    validate_canonical_address,
-    validate_is_bytes,
-    validate_uint64,
-    validate_uint256,
-)
+from eth.constants import EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.paris import ParisVM
 from eth.vm.forks.prague import PragueVM
@@ -28,10 +21,10 @@ from eth.vm.forks.prague.blocks import PragueBlock
 from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
-from eth_typing import Address, Hash32
-from eth_utils import keccak
+from eth_typing import Address
 from eth_utils.exceptions import ValidationError
 
+from poai.chain.accounts import PoaiAccountDB
 from poai.chain.config import ChainConfig
 from poai.chain.immutable import SharedCopy, replace
 from poai.chain.rewards import block_subsidy
@@ -40,37 +33,6 @@ from poai.consensus.engine import QuizConsensus
 
 ZERO_NONCE = b"\x00" * 8
 _create_prague_header = create_prague_header_from_parent()
-
-
-class PoaiAccountDB(AccountDB):
-    """py-evm's AccountDB whose account updates share the unchanged fields of the account
-    (`poai.chain.immutable`) instead of deep-copying them; same checks, same encodings."""
-
-    def set_balance(self, address: Address, balance: int) -> None:
-        validate_canonical_address(address, title="Storage Address")
-        validate_uint256(balance, title="Account Balance")
-        self._set_account(address, replace(self._get_account(address), balance=balance))
-
-    def set_nonce(self, address: Address, nonce: int) -> None:
-        validate_canonical_address(address, title="Storage Address")
-        validate_uint64(nonce, title="Nonce")  # 2**64 - 1 allowed, as py-evm does
-        self._set_account(address, replace(self._get_account(address), nonce=nonce))
-
-    def set_code(self, address: Address, code: bytes) -> None:
-        validate_canonical_address(address, title="Storage Address")
-        validate_is_bytes(code, title="Code")
-        account = self._get_account(address)
-        code_hash = keccak(code)
-        self._journaldb[code_hash] = code
-        self._set_account(address, replace(account, code_hash=code_hash))
-
-    def delete_code(self, address: Address) -> None:
-        validate_canonical_address(address, title="Storage Address")
-        self._set_account(address, replace(self._get_account(address), code_hash=EMPTY_SHA3))
-
-    def _set_storage_root(self, address: Address, new_storage_root: Hash32) -> None:
-        account = self._get_account(address)
-        self._set_account(address, replace(account, storage_root=new_storage_root))
 
 
 class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
