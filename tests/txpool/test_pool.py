@@ -284,3 +284,22 @@ def test_add_reads_the_state_again_when_the_head_moves_meanwhile(node: DevNode) 
         pool.add(tx(node, nonce=0, value=7))
     assert len(pool) == 0 and node.head().block_number == 1
     pool.add(tx(node, nonce=1))
+
+
+def test_an_empty_pool_reads_no_state_on_a_new_head(node: DevNode) -> None:
+    """Empty-block sync imports call on_new_head for every block: an empty pool has nothing
+    to prune, so it reads the head's state only when a transaction comes."""
+    built = []
+
+    def state_at_head():
+        built.append(node.head().hash)
+        return node.chain.get_vm(node.head()).state
+
+    node.txpool = pool = TxPool(CHAIN_ID, state_at_head)
+    for _ in range(3):
+        node.mine_block()  # an empty block (its build reads the pool's state once)
+        built.clear()
+        pool.on_new_head([], [])  # what an import does
+        assert built == []
+    pool.add(tx(node, nonce=0))
+    assert built == [node.head().hash]  # the state of the head it was judged against

@@ -341,9 +341,12 @@ class TxPool:
     def on_new_head(self, included: Iterable[SignedTransactionAPI],
                     dropped: Iterable[SignedTransactionAPI] = ()) -> None:
         """Drop included and stale transactions; re-add those of blocks that left the chain."""
+        dropped = list(dropped)
         with self._lock:
             self._head_epoch += 1
             self._head_state = None
+            if not self._by_hash and not dropped:
+                return  # nothing to prune or re-add: the new head's state is read when needed
         state = self._state()
         with self._lock:
             for tx in included:
