@@ -139,6 +139,8 @@ def test_unprotected_and_bad_signature_and_bad_rlp(node: DevNode) -> None:
         node.submit_raw_transaction(b"\x02\xc0\x01")
     with pytest.raises(TxPoolError, match="rlp"):
         node.submit_raw_transaction(b"\xf8\xff")
+    with pytest.raises(TxPoolError, match="transaction type not supported: 0x12"):
+        node.submit_raw_transaction(b"\x12\x34")  # an EIP-2718 type this chain does not have
 
 
 def test_signature_over_zero_s_is_invalid_sender(node: DevNode) -> None:

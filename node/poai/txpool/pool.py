@@ -23,6 +23,7 @@ from typing import Any
 
 import rlp
 from eth.abc import SignedTransactionAPI, StateAPI, TransactionBuilderAPI
+from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError, to_checksum_address
 from lru import LRU
 
@@ -71,6 +72,8 @@ def decode_transaction(builder: type[TransactionBuilderAPI], raw: bytes) -> Sign
         return tx  # type: ignore[no-any-return]
     try:
         tx = builder.decode(raw)
+    except UnrecognizedTransactionType as exc:
+        raise TxPoolError(f"transaction type not supported: 0x{raw[0]:02x}") from exc
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError,
             TypeError, IndexError) as exc:
         raise TxPoolError(f"rlp: invalid transaction encoding ({exc.__class__.__name__})") from exc
