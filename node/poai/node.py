@@ -106,6 +106,13 @@ class NewHead:
         r = self._receipts
         return r if isinstance(r, tuple) else r()
 
+    @property
+    def known_receipts(self) -> tuple[ReceiptAPI, ...] | None:
+        """The receipts if the event came with them (a block this node built), without
+        reading them back otherwise."""
+        r = self._receipts
+        return r if isinstance(r, tuple) else self.__dict__.get("receipts")
+
     def __repr__(self) -> str:
         return f"NewHead(#{self.block.number} 0x{self.block.hash.hex()})"
 

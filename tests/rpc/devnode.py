@@ -36,6 +36,10 @@ class NewHead:
     receipts: tuple[Any, ...]
     removed_blocks: tuple[Any, ...] = ()
 
+    @property
+    def known_receipts(self) -> tuple[Any, ...]:
+        return self.receipts
+
 
 @dataclass(frozen=True)
 class NewPendingTx:

@@ -85,3 +85,27 @@ def test_websocket_rpc_and_subscriptions(server: ServerThread, node: DevNode) ->
 
     asyncio.run(scenario())
     assert ACCOUNTS
+
+
+def test_receipts_polled_one_by_one_equal_the_blocks_receipts(rpc: Rpc, node: DevNode,
+                                                              server: ServerThread) -> None:
+    """eth_getTransactionReceipt formats one receipt (block-wide log indices and per-tx gas
+    from the others' receipts), the same as eth_getBlockReceipts' entry."""
+    h0 = rpc.call("eth_sendRawTransaction", "0x" + sign(
+        0, nonce=0, to=None, data=counter()["bytecode"], gas=500_000).hex())
+    node.mine_block()
+    address = rpc.call("eth_getTransactionReceipt", h0)["contractAddress"]
+    hashes = [rpc.call("eth_sendRawTransaction", "0x" + sign(
+        i % 2, nonce=1 + i // 2 if i % 2 == 0 else i // 2, to=address if i != 3 else
+        "0x" + "33" * 20, data=INC if i != 3 else "0x", gas=100_000).hex()) for i in range(6)]
+    block = node.mine_block()
+    assert len(block.transactions) == 6
+    singles = sorted((rpc.call("eth_getTransactionReceipt", h) for h in hashes),
+                     key=lambda r: int(r["transactionIndex"], 16))  # the block's order
+    assert singles == rpc.call("eth_getBlockReceipts", "latest")
+    assert [r["transactionIndex"] for r in singles] == [hex(i) for i in range(6)]
+    log_indices = [lg["logIndex"] for r in singles for lg in r["logs"]]
+    assert log_indices == [hex(i) for i in range(5)]  # 5 increments and a plain transfer
+    # The new head's block and receipts came with its event: nothing is read back.
+    ctx = server.server.ctx
+    assert ctx._receipts.get(block.hash) is not None and ctx._blocks.get(block.hash) is block

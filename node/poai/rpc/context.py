@@ -50,6 +50,7 @@ class RpcContext:
         self.filters: Any = None  # set by the server (poai.rpc.filters.FilterManager)
         self._blocks: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> BlockAPI
         self._receipts_json: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> [receipt JSON]
+        self._receipts: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> receipts (new heads')
         self.call_states = CallStates()  # eth_call / eth_estimateGas states per block hash
 
     @property
@@ -119,9 +120,34 @@ class RpcContext:
             block = self._blocks[header.hash] = self.chain.get_block_by_header(header)
         return block
 
+    def on_node_event(self, event: Any) -> None:
+        """Keep a new head's block, and its receipts when the event already holds them (our
+        own mined block): the first receipt poll then reads neither back (on the node's
+        thread: references only, no work)."""
+        block = getattr(event, "block", None)
+        if block is None:
+            return
+        self._blocks[block.hash] = block
+        known = getattr(event, "known_receipts", None)
+        if isinstance(known, tuple) and len(known) == len(block.transactions):
+            self._receipts[block.hash] = known
+
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        known = self._receipts.get(header.hash)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         vm_class = self.chain.get_vm_class(header)
-        return tuple(self.chain.chaindb.get_receipts(header, vm_class.get_receipt_builder()))
+        out = tuple(self.chain.chaindb.get_receipts(header, vm_class.get_receipt_builder()))
+        self._receipts[header.hash] = out
+        return out
+
+    def receipt_json(self, header: BlockHeaderAPI, index: int) -> dict[str, Any]:
+        """One transaction's receipt, as in receipts_json (formatted alone unless the whole
+        block's are cached)."""
+        whole = self._receipts_json.get(header.hash)
+        if whole is not None:
+            return whole[index]  # type: ignore[no-any-return]
+        return format.receipt_json(self.block(header), self.receipts(header), index)
 
     def receipts_json(self, header: BlockHeaderAPI,
                       receipts: tuple[ReceiptAPI, ...] | None = None) -> list[dict[str, Any]]:

@@ -187,9 +187,7 @@ def get_transaction_receipt(ctx: RpcContext, params: list[Any]) -> Any:
     if found is None:
         return None
     header, index = found
-    # Logs carry block-wide indices, so the block's receipts are formatted together (and
-    # cached: clients poll the receipts of one block's transactions one by one).
-    return ctx.receipts_json(header)[index]
+    return ctx.receipt_json(header, index)
 
 
 def get_block_receipts(ctx: RpcContext, params: list[Any]) -> Any:

@@ -144,32 +144,51 @@ def logs_json(receipt: ReceiptAPI, tx: SignedTransactionAPI, header: BlockHeader
 
 def receipts_json(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[ReceiptAPI]
                   ) -> list[dict[str, Any]]:
-    header = block.header
+    if len(receipts) != len(block.transactions):
+        raise ValueError(f"{len(receipts)} receipts for {len(block.transactions)} transactions")
     out = []
     prev_cumulative = 0
     log_index = 0
-    for i, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-        sender = sender_of(tx)  # no ECDSA recovery for transactions the pool checked
-        contract = generate_contract_address(sender, tx.nonce) if not tx.to else None
-        out.append({
-            "transactionHash": data(tx.hash),
-            "transactionIndex": qty(i),
-            "blockHash": data(header.hash),
-            "blockNumber": qty(header.block_number),
-            "from": addr(sender),
-            "to": addr(tx.to) if tx.to else None,
-            "cumulativeGasUsed": qty(receipt.gas_used),
-            "gasUsed": qty(receipt.gas_used - prev_cumulative),
-            "effectiveGasPrice": qty(effective_gas_price(tx, header)),
-            "contractAddress": addr(contract) if contract else None,
-            "logs": logs_json(receipt, tx, header, i, log_index),
-            "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
-            "type": qty(tx.type_id or 0),
-            "status": qty(1 if receipt.state_root == b"\x01" else 0),
-        })
+    for i, receipt in enumerate(receipts):
+        out.append(_receipt_json(block, receipts, i, prev_cumulative, log_index))
         prev_cumulative = receipt.gas_used
         log_index += len(receipt.logs)
     return out
+
+
+def receipt_json(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[ReceiptAPI],
+                 index: int) -> dict[str, Any]:
+    """receipts_json(block, receipts)[index], without formatting the other receipts (a client
+    polling one transaction's receipt in a block of hundreds)."""
+    if len(receipts) != len(block.transactions):
+        raise ValueError(f"{len(receipts)} receipts for {len(block.transactions)} transactions")
+    prev_cumulative = receipts[index - 1].gas_used if index else 0
+    log_index = sum(len(r.logs) for r in receipts[:index])
+    return _receipt_json(block, receipts, index, prev_cumulative, log_index)
+
+
+def _receipt_json(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[ReceiptAPI],
+                  i: int, prev_cumulative: int, log_index: int) -> dict[str, Any]:
+    header = block.header
+    tx, receipt = block.transactions[i], receipts[i]
+    sender = sender_of(tx)  # no ECDSA recovery for transactions the pool checked
+    contract = generate_contract_address(sender, tx.nonce) if not tx.to else None
+    return {
+        "transactionHash": data(tx.hash),
+        "transactionIndex": qty(i),
+        "blockHash": data(header.hash),
+        "blockNumber": qty(header.block_number),
+        "from": addr(sender),
+        "to": addr(tx.to) if tx.to else None,
+        "cumulativeGasUsed": qty(receipt.gas_used),
+        "gasUsed": qty(receipt.gas_used - prev_cumulative),
+        "effectiveGasPrice": qty(effective_gas_price(tx, header)),
+        "contractAddress": addr(contract) if contract else None,
+        "logs": logs_json(receipt, tx, header, i, log_index),
+        "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
+        "type": qty(tx.type_id or 0),
+        "status": qty(1 if receipt.state_root == b"\x01" else 0),
+    }
 
 
 EMPTY_ROOT = BLANK_ROOT_HASH

@@ -107,6 +107,7 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sockets: set[_WsConnection] = set()
+        node.add_listener(self.ctx.on_node_event)
         node.add_listener(self.filters.on_event)
         self.filters.add_feed(self._on_feed, active=lambda: bool(self._sockets))
 
