@@ -290,3 +290,58 @@ def test_draft_with_a_replaced_transaction_is_rebuilt(
         assert not node._draft_usable(node._draft)
     finally:
         node.stop()
+
+
+def test_import_recovers_the_senders_of_a_peers_block(config: ChainConfig, tmp_path: Path
+                                                      ) -> None:
+    """A block decoded from the wire carries no senders: import recovers them (fast path)
+    into py-evm's cache, the same addresses py-evm finds (bad signatures in peers' blocks:
+    tests/p2p/test_hostile.py)."""
+    import rlp
+
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        txb = node.chain.get_vm().get_transaction_builder()
+        raws = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 3)
+        block = mine_on(node.chain, node.head(), [txb.decode(r) for r in raws], persist=False)
+        fresh = rlp.decode(rlp.encode(block), sedes=type(block))
+        assert all("sender" not in tx.__dict__ for tx in fresh.transactions)
+        assert node.import_block(fresh).is_new_head
+        assert [tx.__dict__["sender"] for tx in fresh.transactions] == [ACCTS[0].address] * 3
+    finally:
+        node.stop()
+
+
+def test_a_peers_block_with_an_unrecoverable_signature_is_rejected(
+    config: ChainConfig, tmp_path: Path
+) -> None:
+    """A correctly sealed block whose transaction's signature recovers no key (s above the
+    curve order): the sender cannot be recovered, the block is invalid, nothing is stored."""
+    import rlp
+    from eth_utils.exceptions import ValidationError
+    from poai.chain.builder import BlockTemplate
+    from poai.chain.ordered_trie import make_trie_root_and_nodes
+    from poai.consensus.seal_hash import seal_hash
+    from poai_tiny import seal_in_process
+
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        txb = node.chain.get_vm().get_transaction_builder()
+        raw = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1)[0]
+        good = mine_on(node.chain, node.head(), [txb.decode(raw)], persist=False)
+        fields = rlp.decode(raw[1:])
+        fields[-1] = b"\xff" * 32
+        bad_tx = txb.decode(raw[:1] + rlp.encode(fields))
+        root, _ = make_trie_root_and_nodes((bad_tx,))
+        header = good.header.copy(transaction_root=root)
+        block = good.copy(header=header, transactions=(bad_tx,))
+        sealed = seal_in_process(node.chain, BlockTemplate(block, (), seal_hash(header), []))
+        head = node.head()
+        with pytest.raises((ValidationError, ValueError)):
+            node.import_block(rlp.decode(rlp.encode(sealed), sedes=type(sealed)))
+        assert node.head() == head
+        assert not node.chain.chaindb.header_exists(sealed.hash)
+    finally:
+        node.stop()
