@@ -1,8 +1,9 @@
 """Sync benchmark: blocks/s imported by a fresh node from a peer, with full verification.
 
-A serving node gets a chain of --blocks sealed blocks (the bundled devnet genesis model, its
-difficulty lowered to 1 and block timestamps spaced by the target time so it stays there); a
-fresh node then range-syncs it over libp2p on loopback, verifying every seal (ParallelVerifier,
+A chain of --blocks sealed blocks is built (the bundled devnet genesis model, its difficulty
+lowered to 1 and block timestamps spaced by the target time so it stays there) and served by a
+real `poai node` process (its own interpreter, as a peer is); a fresh node in this process then
+range-syncs it over libp2p on loopback, verifying every seal (ParallelVerifier,
 one worker per core, a few seals per forward pass) and every state transition. The
 seal-verification limit is cores / (time of ONE verification, one seal per pass); the goal is a
 ratio >= 0.8. This machine's speed drifts by up to ~1.6x within seconds (a shared host), so each
@@ -21,7 +22,9 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +41,71 @@ from poai.quiz.reduce import claimable_values, find_ticket
 def bench_config(difficulty: int = 1) -> Any:
     cfg = load_genesis_config(None)
     return dataclasses.replace(cfg, initial_difficulty=difficulty, min_difficulty=1)
+
+
+def bench_genesis_file(path: Path) -> Path:
+    """The bundled devnet genesis with difficulty 1 and absolute asset paths, for the serving
+    `poai node` process (bench_config() is the same chain)."""
+    from poai.chain.config import DEFAULT_CONFIG
+
+    data = json.loads(DEFAULT_CONFIG.read_text())
+    base = DEFAULT_CONFIG.parent
+    data["initialDifficulty"] = data["minDifficulty"] = 1
+    data["modelDir"] = str((base / data.get("modelDir", "model")).resolve())
+    data["dataset"]["path"] = str((base / data["dataset"]["path"]).resolve())
+    if "genesisContracts" in data:
+        data["genesisContracts"] = str((base / data["genesisContracts"]).resolve())
+    path.write_text(json.dumps(data))
+    return path
+
+
+class ServingPeer:
+    """`poai node` (no mining, no RPC clients) serving a copy of a data dir over libp2p."""
+
+    def __init__(self, datadir: Path, genesis: Path, log_path: Path) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            rpc_port = sock.getsockname()[1]
+        self.log = open(log_path, "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "poai.cli", "node", "--datadir", str(datadir), "--genesis",
+             str(genesis), "--rpc-port", str(rpc_port), "--p2p-port", "0"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env={**os.environ, "ETH_HASH_BACKEND": "pysha3"})
+        self.addrs: list[str] = []
+        deadline = time.monotonic() + 180
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("P2P listening on "):
+                self.addrs.append(line.split(" on ", 1)[1].strip())
+            if line.startswith("Listening on ") and self.addrs:
+                break
+            if time.monotonic() > deadline:
+                break
+        if not self.addrs:
+            self.stop()
+            raise RuntimeError(f"the serving node did not start: see {log_path}")
+
+    def cpu_seconds(self) -> float:
+        return _proc_cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_template(node: Any, parent: Any = None) -> BlockTemplate:
@@ -129,19 +197,12 @@ def import_seconds_per_block(node: Any, fresh: Any, count: int = 100) -> float:
 def worker_cpu_seconds(verifier: Any) -> float:
     """CPU time (user + system) used so far by the verifier's worker processes (Linux)."""
     pool = getattr(verifier, "_pool", None)
-    total = 0.0
-    for pid in list(getattr(pool, "_processes", {}) or {}):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(_proc_cpu_seconds(pid) for pid in list(getattr(pool, "_processes", {}) or {}))
 
 
-def sync_once(a: Any, sa: Any, verifier: Any, cfg: Any, datadir: Path, blocks: int,
+def sync_once(a: Any, peer: ServingPeer, verifier: Any, cfg: Any, datadir: Path, blocks: int,
               workers: int) -> dict[str, Any]:
-    """A fresh node syncs `a`'s chain from `sa`; one verification is timed around it."""
+    """A fresh node syncs `a`'s chain from `peer`; one verification is timed around it."""
     from poai.node import Node
     from poai.p2p.host import HostConfig
     from poai.p2p.service import P2PService
@@ -149,9 +210,9 @@ def sync_once(a: Any, sa: Any, verifier: Any, cfg: Any, datadir: Path, blocks: i
     before = verification_times(a, 12)
     b = Node(datadir, cfg)
     b.start()
-    sb = P2PService(b, HostConfig(datadir=datadir, static_peers=sa.host.full_addrs()),
-                    verifier=verifier)
+    sb = P2PService(b, HostConfig(datadir=datadir, static_peers=peer.addrs), verifier=verifier)
     main0, workers0 = time.process_time(), worker_cpu_seconds(verifier)
+    peer0 = peer.cpu_seconds()
     t0 = time.monotonic()
     sb.start()
     deadline = t0 + 1800
@@ -160,7 +221,8 @@ def sync_once(a: Any, sa: Any, verifier: Any, cfg: Any, datadir: Path, blocks: i
     done = time.monotonic()
     main_cpu_s = time.process_time() - main0
     workers_cpu_s = worker_cpu_seconds(verifier) - workers0
-    cpu_s = main_cpu_s + workers_cpu_s
+    peer_cpu_s = peer.cpu_seconds() - peer0
+    cpu_s = main_cpu_s + workers_cpu_s + peer_cpu_s
     wall_s = done - t0
     started = sb.syncer.sync_started
     # The sync's own time: from the sync's start (common-ancestor search, downloads,
@@ -189,10 +251,11 @@ def sync_once(a: Any, sa: Any, verifier: Any, cfg: Any, datadir: Path, blocks: i
         # The sync thread's time per block: Node.import_block (state transition, storage),
         # epochs' quiz contexts (governance reads, once per epoch), waiting for seal results.
         "sync_thread_ms_per_block": {k: round(v * 1000 / n, 2) for k, v in timings.items()},
-        # All CPU of the sync (both nodes: this process, and the verifier workers) per block,
-        # and the rate it allows with every core busy.
+        # All CPU of the sync per block (the syncing node, its verifier workers and the serving
+        # peer, all on this machine's cores), and the rate it allows with every core busy.
         "cpu_ms_per_block": round(cpu_s * 1000 / n, 2),
         "cpu_ms_per_block_in_workers": round(workers_cpu_s * 1000 / n, 2),
+        "cpu_ms_per_block_serving_peer": round(peer_cpu_s * 1000 / n, 2),
         "cpu_bound_blocks_per_s": round((os.cpu_count() or 1) * n / cpu_s, 1),
         "seal_verification_limit_blocks_per_s": round(limit, 2),
         "ratio_to_limit": round(rate / limit, 3),
@@ -211,19 +274,20 @@ def main() -> int:
         p.error("--rounds must be in 1..10")
     logging.basicConfig(level=logging.WARNING)
     from poai.node import Node
-    from poai.p2p.host import HostConfig
-    from poai.p2p.service import P2PService
     from poai.quiz.verifier import ParallelVerifier
 
-    cfg = bench_config()
     with tempfile.TemporaryDirectory() as tmp:
+        genesis = bench_genesis_file(Path(tmp) / "genesis.json")
+        cfg = load_genesis_config(genesis)
         a = Node(Path(tmp) / "a", cfg)
         a.start()
         t0 = time.monotonic()
         extend(a, args.blocks)
         build_s = time.monotonic() - t0
-        sa = P2PService(a, HostConfig(datadir=Path(tmp) / "a"), sync=False)
-        sa.start()
+        a.stop()  # the serving peer gets a copy of the chain (LevelDB: one process per dir)
+        shutil.copytree(Path(tmp) / "a", Path(tmp) / "peer", ignore=shutil.ignore_patterns("LOCK"))
+        a.start()
+        peer = ServingPeer(Path(tmp) / "peer", genesis, Path(tmp) / "peer.log")
         verifier = ParallelVerifier(args.workers)
         batched_s = batched_verification_seconds(a, verifier.chunk)
         # Its own config object: a Node registers its governance state source per config
@@ -235,11 +299,13 @@ def main() -> int:
         with a.lock:  # start the workers and load the model in them before timing
             ctx = a.quiz_context(a.chain.get_canonical_block_header_by_number(1))
         verifier.warm_up(ctx)
-        rounds = [sync_once(a, sa, verifier, cfg, Path(tmp) / f"b{r}", args.blocks, args.workers)
-                  for r in range(args.rounds)]
-        sa.stop()
-        verifier.close()
-        a.stop()
+        try:
+            rounds = [sync_once(a, peer, verifier, cfg, Path(tmp) / f"b{r}", args.blocks,
+                                args.workers) for r in range(args.rounds)]
+        finally:
+            peer.stop()
+            verifier.close()
+            a.stop()
     median = sorted(rounds, key=lambda r: r["ratio_to_limit"])[len(rounds) // 2]
     ok = all(r["same_head"] for r in rounds)
     print(json.dumps({
