@@ -345,3 +345,35 @@ def test_a_peers_block_with_an_unrecoverable_signature_is_rejected(
         assert not node.chain.chaindb.header_exists(sealed.hash)
     finally:
         node.stop()
+
+
+def test_a_block_waits_only_for_a_burst_of_transactions(config: ChainConfig,
+                                                        tmp_path: Path) -> None:
+    from poai.node import BUSY_DEFER_S
+
+    node = Node(tmp_path, config)
+    node.start()
+    try:
+        node.note_activity()  # reads and polls: no wait at all
+        assert node._wait_for_burst_end() < 0.01
+        stop = threading.Event()
+
+        raws = signed_transfers(config.chain_id, ACCTS[2].private_key, ACCTS[1].address, 200)
+
+        def burst() -> None:  # a transaction every ~2 ms for longer than the cap
+            for raw in raws:
+                if stop.is_set():
+                    return
+                node.submit_raw_transaction(raw)
+                time.sleep(0.002)
+
+        t = threading.Thread(target=burst)
+        t.start()
+        time.sleep(0.05)
+        waited = node._wait_for_burst_end()
+        stop.set()
+        t.join()
+        assert BUSY_DEFER_S * 0.9 <= waited < BUSY_DEFER_S + 0.2  # capped, not indefinite
+        assert node._wait_for_burst_end() < 0.05  # the burst is over
+    finally:
+        node.stop()

@@ -65,9 +65,10 @@ _MINE_SLICE_S = 5.0
 # At the second, only the transactions that came since and the block's finalisation are left.
 DRAFT_STEP_TXS = 16
 DRAFT_IDLE_S = 0.02
-# At the second, while a burst of RPC requests is still arriving, the block waits for it to end
+# At the second, while a burst of transactions is still arriving, the block waits for it to end
 # (at most this long): one block then takes the burst whole, instead of building on a part of
 # it at half speed (the same interpreter serves both) and leaving the rest for the next second.
+# Other RPC traffic (polling, calls) never delays a block.
 BUSY_DEFER_S = 0.25
 
 
@@ -203,6 +204,7 @@ class Node:
         self._blocks_mined = 0
         self._draft: _Draft | None = None  # the next block being filled (mining thread only)
         self._last_activity = 0.0  # time.monotonic() of the latest RPC request
+        self._last_tx = 0.0  # ... and of the latest transaction submitted
 
     def note_activity(self) -> None:
         """An RPC request arrived: the miner defers drafting for a moment (DRAFT_IDLE_S)."""
@@ -401,6 +403,7 @@ class Node:
         else:
             with self.lock:
                 builder = self.chain.get_vm_class(self.head()).get_transaction_builder()
+        self._last_tx = time.monotonic()
         tx = decode_transaction(builder, raw)
         tx_hash = bytes(self.txpool.add(tx))
         self._emit(NewPendingTx(tx_hash))
@@ -536,10 +539,7 @@ class Node:
             # block meanwhile.
             self._draft_until(parent, time.monotonic() + wait)
             return
-        deadline = time.monotonic() + BUSY_DEFER_S
-        while (time.monotonic() - self._last_activity < DRAFT_IDLE_S
-               and time.monotonic() < deadline and not self._stop.is_set()):
-            self._stop.wait(DRAFT_IDLE_S / 4)
+        self._wait_for_burst_end()
         pending = self.build_template()
         started = time.monotonic()
         attempts_before = self._miner.total_attempts()
@@ -557,6 +557,16 @@ class Node:
             pending, seal.nonce, seal.mix_hash,
             losses=tuple(seal.losses), attempts=attempts, seconds=time.monotonic() - started,
         )
+
+    def _wait_for_burst_end(self) -> float:
+        """While transactions are still arriving (the latest < DRAFT_IDLE_S ago), wait, at
+        most BUSY_DEFER_S; returns the seconds waited."""
+        started = time.monotonic()
+        deadline = started + BUSY_DEFER_S
+        while (time.monotonic() - self._last_tx < DRAFT_IDLE_S
+               and time.monotonic() < deadline and not self._stop.is_set()):
+            self._stop.wait(DRAFT_IDLE_S / 4)
+        return time.monotonic() - started
 
     def _is_stale(self, pending: PendingBlock) -> bool:
         return pending.head_version != self._head_version
