@@ -58,3 +58,30 @@ def test_poai_account_db_gives_py_evm_state_roots() -> None:
     for d in dbs:
         with pytest.raises(Exception, match="Balance"):
             d.set_balance(a, -1)
+
+
+def test_code_cache_is_keyed_by_hash_and_never_stale() -> None:
+    """Code read through the process-wide cache equals py-evm's reads, across states with
+    different code at the same address, overwrites, deletions and reverts."""
+    from poai.chain import accounts
+
+    a = b"\x05" * 20
+    ours = [PoaiAccountDB(AtomicDB(), BLANK_ROOT_HASH) for _ in range(2)]
+    theirs = [AccountDB(AtomicDB(), BLANK_ROOT_HASH) for _ in range(2)]
+    for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
+        for db in (o, t):
+            db.set_code(a, bytes([0x60, i, 0x00]))
+    for o, t in zip(ours, theirs, strict=True):
+        assert o.get_code(a) == t.get_code(a)  # same address, different code per state
+    assert keccak(bytes([0x60, 0, 0x00])) in accounts._code
+    o, t = ours[0], theirs[0]
+    checkpoints = [db.record() for db in (o, t)]
+    for db in (o, t):
+        db.set_code(a, b"\x60\x07\x00")
+    assert o.get_code(a) == t.get_code(a) == b"\x60\x07\x00"
+    for db, cp in zip((o, t), checkpoints, strict=True):
+        db.discard(cp)
+    assert o.get_code(a) == t.get_code(a) == bytes([0x60, 0, 0x00])
+    for db in (o, t):
+        db.delete_code(a)
+    assert o.get_code(a) == t.get_code(a) == b""

@@ -9,6 +9,8 @@ same objects, same bytes (tests/chain/test_accounts.py compares both ways).
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth.constants import EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
@@ -20,6 +22,7 @@ from eth.validation import (
 )
 from eth_typing import Address, Hash32
 from eth_utils import keccak
+from lru import LRU
 
 from poai.chain.immutable import replace
 
@@ -51,7 +54,27 @@ def encode_account(account: Account) -> bytes:
     return bytes((0xF8, n)) + payload
 
 
+# Contract code by code hash, shared by every state of the process: a hash names its code, so
+# an entry never goes stale.  py-evm reads it from the db for every call into a contract (the
+# EIP-4788 and EIP-2935 system calls of every block, each eth_call).
+CODE_CACHE_SIZE = 512
+CODE_CACHE_MAX_BYTES = 64 * 1024  # bigger than any contract (EIP-170: 24,576 bytes)
+_code: Any = LRU(CODE_CACHE_SIZE)
+
+
 class PoaiAccountDB(AccountDB):
+    def get_code(self, address: Address) -> bytes:
+        validate_canonical_address(address, title="Storage Address")
+        code_hash = self._get_account(address).code_hash
+        if code_hash == EMPTY_SHA3:
+            return b""
+        code = _code.get(code_hash)
+        if code is None:
+            code = super().get_code(address)
+            if len(code) <= CODE_CACHE_MAX_BYTES:
+                _code[code_hash] = code
+        return code  # type: ignore[no-any-return]
+
     def set_balance(self, address: Address, balance: int) -> None:
         validate_canonical_address(address, title="Storage Address")
         validate_uint256(balance, title="Account Balance")

@@ -211,7 +211,9 @@ def _build_message(state: StateAPI, executor: Any, tx: Any) -> MessageAPI:
     if tx.type_id is not None:  # only the legacy form `_run` builds is handled here
         return executor.build_evm_message(tx)  # type: ignore[no-any-return]
     sender = tx.sender
-    state.delta_balance(sender, -(tx.gas * state.get_gas_price(tx)))
+    fee = tx.gas * state.get_gas_price(tx)
+    if fee:  # eth_call's default gas price is 0: no balance to change
+        state.delta_balance(sender, -fee)
     state.increment_nonce(sender)
     if tx.to == CREATE_CONTRACT_ADDRESS:
         create_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
