@@ -57,7 +57,7 @@ def encode_account(account: Account) -> bytes:
 # Contract code by code hash, shared by every state of the process: a hash names its code, so
 # an entry never goes stale.  py-evm reads it from the db for every call into a contract (the
 # EIP-4788 and EIP-2935 system calls of every block, each eth_call).
-CODE_CACHE_SIZE = 512
+CODE_CACHE_SIZE = 256  # at most 256 x 64 KB resident
 CODE_CACHE_MAX_BYTES = 64 * 1024  # bigger than any contract (EIP-170: 24,576 bytes)
 _code: Any = LRU(CODE_CACHE_SIZE)
 
