@@ -5,14 +5,22 @@ trie (a transfer changes three or four accounts).  py-evm deep-copies the unchan
 the new object and encodes it through rlp's generic sedes walk; here the new object shares the
 (immutable) unchanged fields and the four-field account list is encoded directly.  Same checks,
 same objects, same bytes (tests/chain/test_accounts.py compares both ways).
+
+State roots: a block's account changes, and each account's storage changes, go into their
+tries in one `update_trie` walk (poai.chain.trie_update) instead of py-trie's one set per key
+with in-batch pruning; the same roots, and only the final nodes are written.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from eth.constants import EMPTY_SHA3
+from eth.abc import AccountStorageDatabaseAPI
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
+from eth.db.cache import CacheDB
+from eth.db.journal import JournalDB
+from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.rlp.accounts import Account
 from eth.validation import (
     validate_canonical_address,
@@ -25,6 +33,7 @@ from eth_utils import keccak
 from lru import LRU
 
 from poai.chain.immutable import replace
+from poai.chain.trie_update import update_trie
 
 
 def _rlp_string(b: bytes) -> bytes:
@@ -105,5 +114,91 @@ class PoaiAccountDB(AccountDB):
         self._account_cache[address] = account
         self._journaltrie[address] = encode_account(account)
 
+    def _get_address_store(self, address: Address) -> AccountStorageDatabaseAPI:
+        store = self._account_stores.get(address)
+        if store is None:
+            store = PoaiAccountStorageDB(self._raw_store_db, self._get_storage_root(address),
+                                         address)
+            self._account_stores[address] = store
+        return store
 
-__all__ = ["PoaiAccountDB", "encode_account"]
+    def make_state_root(self) -> Hash32:
+        """py-evm's make_state_root, with the account changes applied in one trie walk."""
+        for _address, store in self._dirty_account_stores():
+            store.make_storage_root()
+        for address, storage_root in self._get_changed_roots():
+            if self.account_exists(address) or storage_root != BLANK_ROOT_HASH:
+                self._set_storage_root(address, storage_root)
+        self._journaldb.persist()
+        diff = self._journaltrie.diff()
+        changes = {keccak(k): b"" for k in diff.deleted_keys()}
+        changes.update((keccak(k), v) for k, v in diff.pending_items())
+        if changes:
+            self._trie.root_hash = update_trie(self._batchtrie, self._trie.root_hash, changes)
+        self._journaltrie.reset()
+        self._trie_cache.reset_cache()
+        return self.state_root
+
+
+class PoaiStorageLookup(StorageLookup):
+    """py-evm's StorageLookup with its slot writes kept until the storage root is needed, then
+    applied in one trie walk.  Reads see the kept writes (a deleted slot reads b"", as the trie
+    gives for an absent key)."""
+
+    _pending: dict[bytes, bytes]
+
+    def _initialize_to_root_hash(self, root_hash: Hash32) -> None:
+        super()._initialize_to_root_hash(root_hash)
+        self._pending = {}
+
+    def _flush(self) -> None:
+        if self._pending:
+            trie = self._get_write_trie()
+            trie.root_hash = update_trie(self._trie_nodes_batch, trie.root_hash, self._pending)
+            self._pending = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._get_write_trie()  # marks the root changed, as a trie write does
+        self._pending[self._decode_key(key)] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self._get_write_trie()
+        self._pending[self._decode_key(key)] = b""
+
+    def __getitem__(self, key: bytes) -> bytes:
+        pending = self._pending.get(self._decode_key(key))
+        return super().__getitem__(key) if pending is None else pending
+
+    def _exists(self, key: bytes) -> bool:
+        pending = self._pending.get(self._decode_key(key))
+        return super()._exists(key) if pending is None else pending != b""
+
+    def get_changed_root(self) -> Hash32:
+        self._flush()
+        return super().get_changed_root()
+
+    def commit_to(self, db: Any) -> None:
+        self._flush()
+        super().commit_to(db)
+
+    def new_trie(self) -> int:
+        self._flush()  # the writes before a wipe belong to the trie kept for a revert
+        return super().new_trie()
+
+    def rollback_trie(self, trie_index: int) -> None:
+        self._pending = {}  # writes since the wipe belonged to the trie being dropped
+        super().rollback_trie(trie_index)
+
+
+class PoaiAccountStorageDB(AccountStorageDB):
+    def __init__(self, db: Any, storage_root: Hash32, address: Address) -> None:
+        super().__init__(db, storage_root, address)
+        # The same pipe as py-evm's (lookup -> cache -> locked changes -> journal), on the
+        # batching lookup.
+        self._storage_lookup = PoaiStorageLookup(db, storage_root, address)
+        self._storage_cache = CacheDB(self._storage_lookup)
+        self._locked_changes = JournalDB(self._storage_cache)
+        self._journal_storage = JournalDB(self._locked_changes)
+
+
+__all__ = ["PoaiAccountDB", "PoaiAccountStorageDB", "PoaiStorageLookup", "encode_account"]
