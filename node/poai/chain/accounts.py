@@ -7,7 +7,7 @@ the new object and encodes it through rlp's generic sedes walk; here the new obj
 same objects, same bytes (tests/chain/test_accounts.py compares both ways).
 
 State roots: a block's account changes, and each account's storage changes, go into their
-tries in one `update_trie` walk (poai.chain.trie_update) instead of py-trie's one set per key
+tries in one `update_trie` walk (poai.chain.state_trie) instead of py-trie's one set per key
 with in-batch pruning; the same roots, and only the final nodes are written.
 """
 
@@ -17,8 +17,11 @@ from typing import Any
 
 from eth.abc import AccountStorageDatabaseAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
+from eth.db.batch import BatchDB
 from eth.db.cache import CacheDB
+from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.rlp.accounts import Account
@@ -31,9 +34,10 @@ from eth.validation import (
 from eth_typing import Address, Hash32
 from eth_utils import keccak
 from lru import LRU
+from trie.hexary import HexaryTrie
 
 from poai.chain.immutable import replace
-from poai.chain.trie_update import update_trie
+from poai.chain.state_trie import StateTrie, update_trie
 
 
 def _rlp_string(b: bytes) -> bytes:
@@ -72,6 +76,14 @@ _code: Any = LRU(CODE_CACHE_SIZE)
 
 
 class PoaiAccountDB(AccountDB):
+    def __init__(self, db: Any, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        super().__init__(db, state_root)
+        # py-evm's account pipe (trie -> access log -> cache -> journal) on a StateTrie.
+        self._trie = HashTrie(StateTrie(self._batchtrie, state_root))
+        self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
+        self._trie_cache = CacheDB(self._trie_logger)
+        self._journaltrie = JournalDB(self._trie_cache)
+
     def get_code(self, address: Address) -> bytes:
         validate_canonical_address(address, title="Storage Address")
         code_hash = self._get_account(address).code_hash
@@ -150,6 +162,18 @@ class PoaiStorageLookup(StorageLookup):
     def _initialize_to_root_hash(self, root_hash: Hash32) -> None:
         super()._initialize_to_root_hash(root_hash)
         self._pending = {}
+
+    def _get_write_trie(self) -> HexaryTrie:
+        if self._trie_nodes_batch is None:
+            self._trie_nodes_batch = BatchDB(self._db, read_through_deletes=True)
+        if self._write_trie is None:
+            self._write_trie = StateTrie(self._trie_nodes_batch, self._starting_root_hash)
+        return self._write_trie
+
+    def _get_read_trie(self) -> HexaryTrie:
+        if self._write_trie is not None:
+            return self._write_trie
+        return StateTrie(self._db, self._starting_root_hash)
 
     def _flush(self) -> None:
         if self._pending:

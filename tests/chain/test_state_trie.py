@@ -7,7 +7,7 @@ import random
 
 import pytest
 import rlp
-from poai.chain.trie_update import update_trie
+from poai.chain.state_trie import StateTrie, lookup, update_trie
 from trie import HexaryTrie
 from trie.constants import BLANK_NODE_HASH
 from trie.exceptions import MissingTrieNode
@@ -123,8 +123,46 @@ def test_missing_node_raises_missing_trie_node() -> None:
     db: dict[bytes, bytes] = {}
     root = update_trie(db, BLANK_NODE_HASH,
                        {bytes([i]) * 32: b"x" * 40 for i in range(0, 256, 16)})
-    from poai.chain import trie_update
+    from poai.chain import state_trie
 
-    trie_update._nodes.clear()  # the process-wide cache would otherwise still know them
+    state_trie._nodes.clear()  # the process-wide cache would otherwise still know them
     with pytest.raises(MissingTrieNode):
         update_trie({}, root, {b"\x05" * 32: b"y" * 40})
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_lookup_reads_what_py_trie_reads(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    keylen = rng.choice([32, 32, 1, 2])
+    db: dict[bytes, bytes] = {}
+    content = {rng.randbytes(keylen): value(rng) for _ in range(rng.choice([1, 3, 30, 200]))}
+    root = update_trie(db, BLANK_NODE_HASH, content)
+    t = HexaryTrie(db, root)
+    probes = list(content) + [rng.randbytes(keylen) for _ in range(50)]
+    probes += [k[:-1] + bytes([k[-1] ^ 1]) for k in list(content)[:20]]  # near misses
+    probes += [k[: len(k) // 2] for k in list(content)[:5]] + [b""]  # shorter paths
+    for k in probes:
+        assert lookup(db, root, k) == t.get(k)
+        assert StateTrie(db, root).get(k) == t.get(k)
+        assert (k in StateTrie(db, root)) == (k in t)
+    assert lookup(db, BLANK_NODE_HASH, b"\x01" * 32) == b""
+
+
+def test_state_trie_takes_no_writes() -> None:
+    t = StateTrie({}, BLANK_NODE_HASH)
+    with pytest.raises(TypeError, match="update_trie"):
+        t[b"\x01" * 32] = b"x"
+    with pytest.raises(TypeError, match="update_trie"):
+        del t[b"\x01" * 32]
+
+
+def test_lookup_of_missing_node_raises_missing_trie_node() -> None:
+    db: dict[bytes, bytes] = {}
+    key = b"\x07" * 32
+    root = update_trie(db, BLANK_NODE_HASH, {bytes([i]) * 32: b"x" * 40 for i in range(8)})
+    from poai.chain import state_trie
+
+    state_trie._nodes.clear()
+    with pytest.raises(MissingTrieNode) as info:
+        lookup({}, root, key)
+    assert info.value.requested_key == key

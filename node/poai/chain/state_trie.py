@@ -1,4 +1,6 @@
-"""Apply a whole block's key changes to a Merkle-Patricia trie at once (consensus-critical).
+"""The state tries (accounts, storage): reads and whole-block updates (consensus-critical).
+
+Updates: a whole block's key changes applied to a Merkle-Patricia trie at once.
 
 py-trie's HexaryTrie applies one key at a time: every set re-encodes and re-hashes the path to
 the root, and (py-evm builds its state tries with prune=True) re-encodes the replaced nodes to
@@ -10,14 +12,20 @@ node is encoded and hashed once, when its parent takes it, so only the final nod
 
 The trie's shape is a function of its key/value set alone (hex-prefix paths, branches of 16,
 nodes under 32 bytes embedded in their parent, the root always hashed and stored), so the root
-equals py-trie's for the same changes; tests/chain/test_trie_update.py checks that against
+equals py-trie's for the same changes; tests/chain/test_state_trie.py checks that against
 py-trie on random tries, updates and deletions.
+
+Reads: `lookup` walks the path with decoded nodes from a process-wide cache by node hash (the
+nodes a block commits are the ones the next block reads), instead of decoding each node's RLP
+on every read.  `StateTrie` is py-trie's HexaryTrie with those reads and no writes of its own,
+for py-evm's account and storage databases (poai.chain.accounts).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, NoReturn
 
 from eth_hash.auto import keccak
 from eth_typing import Hash32
@@ -26,8 +34,10 @@ from rlp import decode as rlp_decode
 from rlp.codec import encode_raw
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.exceptions import MissingTrieNode
+from trie.hexary import HexaryTrie
 from trie.typing import Nibbles as TrieNibbles
-from trie.utils.nibbles import bytes_to_nibbles, decode_nibbles, encode_nibbles
+from trie.utils.nibbles import bytes_to_nibbles, encode_nibbles
+from trie.utils.nibbles import decode_nibbles as _decode_nibbles
 
 Nibbles = tuple[int, ...]
 Node = bytes | list[Any]  # BLANK_NODE (b""), [hp_path, value | ref], or 16 refs + value
@@ -41,6 +51,9 @@ _LEAF_OF_EMPTY_PATH = encode_nibbles((TERMINATOR,))
 # root and the branches under it).  Entries are never mutated (this module builds new lists).
 NODE_CACHE_SIZE = 8192
 _nodes: Any = LRU(NODE_CACHE_SIZE)
+
+# Hex-prefix paths of leaves and extensions, decoded (a pure function of the bytes).
+decode_nibbles = functools.lru_cache(maxsize=16384)(_decode_nibbles)
 
 
 class _New:
@@ -62,7 +75,7 @@ def update_trie(db: MutableMapping[bytes, bytes], root_hash: bytes,
     hash is returned.  Raises trie.exceptions.MissingTrieNode if a needed node is not in db."""
     if not changes:
         return root_hash
-    walk = _Update(db, root_hash)
+    walk = _Walk(db, root_hash)
     items = {bytes_to_nibbles(k): v for k, v in changes.items()}
     root = walk.apply(walk.load(root_hash, ()), items)
     if root == BLANK_NODE:
@@ -74,12 +87,53 @@ def update_trie(db: MutableMapping[bytes, bytes], root_hash: bytes,
     return new_root
 
 
-class _Update:
-    __slots__ = ("db", "root_hash")
+def lookup(db: Mapping[bytes, bytes], root_hash: bytes, key: bytes) -> bytes:
+    """The value of `key` in the trie at `root_hash` (b"" when absent), as HexaryTrie.get.
+    Raises trie.exceptions.MissingTrieNode if a node on the path is not in db."""
+    walk = _Walk(db, root_hash, key)
+    path = bytes_to_nibbles(key)
+    node = walk.load(root_hash, ())
+    i = 0
+    while isinstance(node, list):  # b"" (BLANK_NODE) ends the walk: absent
+        if len(node) == 17:
+            if i == len(path):
+                return bytes(node[16])
+            node = walk.load(node[path[i]], path[: i + 1])
+            i += 1
+            continue
+        p = decode_nibbles(node[0])
+        if p and p[-1] == TERMINATOR:
+            return bytes(node[1]) if path[i:] == p[:-1] else BLANK_NODE
+        if path[i : i + len(p)] != p:
+            return BLANK_NODE
+        i += len(p)
+        node = walk.load(node[1], path[:i])
+    return BLANK_NODE
 
-    def __init__(self, db: MutableMapping[bytes, bytes], root_hash: bytes) -> None:
-        self.db = db
+
+class StateTrie(HexaryTrie):
+    """HexaryTrie reading through `lookup`; it takes no writes (py-trie would mutate cached
+    nodes in place): state changes go through update_trie."""
+
+    __slots__ = ()
+
+    def get(self, key: bytes) -> bytes:
+        return lookup(self.db, self.root_hash, key)
+
+    def set(self, key: bytes, value: bytes) -> NoReturn:
+        raise TypeError("StateTrie takes no writes: use poai.chain.state_trie.update_trie")
+
+    def delete(self, key: bytes) -> NoReturn:
+        raise TypeError("StateTrie takes no writes: use poai.chain.state_trie.update_trie")
+
+
+class _Walk:
+    __slots__ = ("db", "root_hash", "key")
+
+    def __init__(self, db: Any, root_hash: bytes, key: bytes = b"") -> None:
+        self.db = db  # a Mapping to read; a MutableMapping when committing
         self.root_hash = root_hash
+        self.key = key
 
     def load(self, ref: Ref, prefix: Nibbles) -> Node:
         if isinstance(ref, list):
@@ -91,7 +145,7 @@ class _Update:
             try:
                 encoded = self.db[ref]
             except KeyError:
-                raise MissingTrieNode(Hash32(ref), Hash32(self.root_hash), b"",
+                raise MissingTrieNode(Hash32(ref), Hash32(self.root_hash), self.key,
                                       TrieNibbles(prefix)) from None
             node = rlp_decode(encoded)
             _nodes[ref] = node
@@ -216,7 +270,7 @@ def _present(slot: Slot) -> bool:
     return slot != BLANK_NODE
 
 
-def build(items: dict[Nibbles, bytes], walk: _Update) -> Node:
+def build(items: dict[Nibbles, bytes], walk: _Walk) -> Node:
     """A fresh subtree holding `items` (non-empty values, distinct paths)."""
     if not items:
         return BLANK_NODE
@@ -247,4 +301,4 @@ def build(items: dict[Nibbles, bytes], walk: _Update) -> Node:
     return [walk.commit(s) for s in slots] + [value]
 
 
-__all__ = ["NODE_CACHE_SIZE", "update_trie"]
+__all__ = ["NODE_CACHE_SIZE", "StateTrie", "lookup", "update_trie"]
