@@ -68,10 +68,14 @@ def test_foreign_or_locked_datadir_is_refused(config: ChainConfig, tmp_path: Pat
 def test_reorg_returns_dropped_transactions_to_the_pool(
     config: ChainConfig, tmp_path: Path
 ) -> None:
+    from poai.rpc.context import RpcContext
+
     node = Node(tmp_path, config)
     node.start()
     events: list[NodeEvent] = []
     node.add_listener(events.append)
+    rpc = RpcContext(node, client_version="test")  # its transaction locations follow reorgs
+    node.add_listener(rpc.on_node_event)
     try:
         genesis = node.head()
         raw = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1)[0]
@@ -86,6 +90,9 @@ def test_reorg_returns_dropped_transactions_to_the_pool(
         assert events[-1].receipts[0].gas_used == 21000
         a2 = mine_on(node.chain, a1.header, persist=False)
         node.import_block(a2)  # branch A: TD 1 + 1 + 1
+        found = rpc.locate_transaction(tx_hash)
+        assert found is not None and (found[0].hash, found[1]) == (a1.hash, 0)
+        assert rpc.locate_transaction(tx_hash) == found  # now from the cache
 
         # A heavier branch without the transaction: fast blocks (difficulty 2, then 3).
         b1 = mine_on(node.chain, genesis, gap=1, persist=False)
@@ -99,6 +106,7 @@ def test_reorg_returns_dropped_transactions_to_the_pool(
         ev = events[-1]
         assert isinstance(ev, NewHead) and [b.hash for b in ev.removed_blocks] == [a1.hash, a2.hash]
         assert node.txpool.get(tx_hash) is not None  # back in the pool
+        assert rpc.locate_transaction(tx_hash) is None  # the reorg dropped the cached location
         assert node.import_block(b2).already_known
     finally:
         node.stop()

@@ -539,9 +539,13 @@ class Node:
             # block meanwhile.
             self._draft_until(parent, time.monotonic() + wait)
             return
-        self._wait_for_burst_end()
+        t0 = time.monotonic()
+        deferred = self._wait_for_burst_end()
+        drafted = len(self._draft.draft) if self._draft is not None else 0
         pending = self.build_template()
         started = time.monotonic()
+        log.debug("slot: deferred %.3f s, drafted %d txs, build %.3f s, %d txs", deferred,
+                  drafted, started - t0 - deferred, len(pending.template.block.transactions))
         attempts_before = self._miner.total_attempts()
         seal = None
         header = pending.template.header

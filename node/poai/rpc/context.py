@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
-from eth.exceptions import BlockNotFound, HeaderNotFound
+from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from lru import LRU
 
 from poai.rpc import format
@@ -22,6 +22,7 @@ from poai.rpc.execution import CallStates
 from poai.rpc.hexutil import parse_hash, parse_qty
 
 BLOCK_CACHE_SIZE = 64  # decoded blocks and formatted receipts kept, by block hash
+TX_LOCATION_CACHE_SIZE = 32_768  # transaction hash -> (header, index) of recent lookups
 
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
 
@@ -51,6 +52,11 @@ class RpcContext:
         self._blocks: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> BlockAPI
         self._receipts_json: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> [receipt JSON]
         self._receipts: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> receipts (new heads')
+        self._log_offsets: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> logs before each receipt
+        # Where a canonical transaction is: filled a whole block at a time on the first lookup
+        # into it (a client polls every receipt of a block it filled), dropped on any reorg.
+        self._tx_locations: Any = LRU(TX_LOCATION_CACHE_SIZE)
+        self._reorgs = 0
         self.call_states = CallStates()  # eth_call / eth_estimateGas states per block hash
 
     @property
@@ -127,6 +133,9 @@ class RpcContext:
         block = getattr(event, "block", None)
         if block is None:
             return
+        if getattr(event, "removed_blocks", ()):
+            self._reorgs += 1
+            self._tx_locations.clear()
         self._blocks[block.hash] = block
         known = getattr(event, "known_receipts", None)
         if isinstance(known, tuple) and len(known) == len(block.transactions):
@@ -141,13 +150,41 @@ class RpcContext:
         self._receipts[header.hash] = out
         return out
 
+    def locate_transaction(self, tx_hash: bytes) -> tuple[BlockHeaderAPI, int] | None:
+        """(header, index) of a canonical transaction, None if it is in no canonical block."""
+        hit = self._tx_locations.get(tx_hash)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        reorgs = self._reorgs
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        header = self.header_by_number(number)
+        if header is None:
+            return None
+        block = self.block(header)
+        if index >= len(block.transactions) or block.transactions[index].hash != tx_hash:
+            return None  # py-evm keeps the lookup of a transaction a reorg took out
+        if reorgs == self._reorgs:  # no reorg since the lookup: the whole block is canonical
+            for i, tx in enumerate(block.transactions):
+                self._tx_locations[tx.hash] = (header, i)
+        return header, index
+
     def receipt_json(self, header: BlockHeaderAPI, index: int) -> dict[str, Any]:
         """One transaction's receipt, as in receipts_json (formatted alone unless the whole
         block's are cached)."""
         whole = self._receipts_json.get(header.hash)
         if whole is not None:
             return whole[index]  # type: ignore[no-any-return]
-        return format.receipt_json(self.block(header), self.receipts(header), index)
+        receipts = self.receipts(header)
+        offsets = self._log_offsets.get(header.hash)
+        if offsets is None:
+            offsets = [0]
+            for r in receipts:
+                offsets.append(offsets[-1] + len(r.logs))
+            self._log_offsets[header.hash] = offsets
+        return format.receipt_json(self.block(header), receipts, index, log_index=offsets[index])
 
     def receipts_json(self, header: BlockHeaderAPI,
                       receipts: tuple[ReceiptAPI, ...] | None = None) -> list[dict[str, Any]]:

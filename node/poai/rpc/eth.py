@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eth.exceptions import TransactionNotFound
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 
 from poai.rpc import execution, format
@@ -163,18 +162,9 @@ def get_tx_by_block_number_and_index(ctx: RpcContext, params: list[Any]) -> Any:
     return _tx_at(ctx, header, parse_qty(param(params, 1, "index"), "index"))
 
 
-def _locate(ctx: RpcContext, tx_hash: bytes) -> tuple[Any, int] | None:
-    try:
-        number, index = ctx.chain.chaindb.get_transaction_index(tx_hash)  # type: ignore[arg-type]
-    except TransactionNotFound:
-        return None
-    header = ctx.header_by_number(number)
-    return (header, index) if header is not None else None
-
-
 def get_transaction_by_hash(ctx: RpcContext, params: list[Any]) -> Any:
     tx_hash = parse_hash(param(params, 0, "transactionHash"))
-    found = _locate(ctx, tx_hash)
+    found = ctx.locate_transaction(tx_hash)
     if found is not None:
         return _tx_at(ctx, found[0], found[1])
     pooled = ctx.node.txpool.get(tx_hash)
@@ -183,7 +173,7 @@ def get_transaction_by_hash(ctx: RpcContext, params: list[Any]) -> Any:
 
 def get_transaction_receipt(ctx: RpcContext, params: list[Any]) -> Any:
     tx_hash = parse_hash(param(params, 0, "transactionHash"))
-    found = _locate(ctx, tx_hash)
+    found = ctx.locate_transaction(tx_hash)
     if found is None:
         return None
     header, index = found

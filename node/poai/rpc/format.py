@@ -157,13 +157,15 @@ def receipts_json(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[Recei
 
 
 def receipt_json(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[ReceiptAPI],
-                 index: int) -> dict[str, Any]:
+                 index: int, log_index: int | None = None) -> dict[str, Any]:
     """receipts_json(block, receipts)[index], without formatting the other receipts (a client
-    polling one transaction's receipt in a block of hundreds)."""
+    polling one transaction's receipt in a block of hundreds).  `log_index`: the number of
+    logs of the receipts before it, when the caller keeps those counts."""
     if len(receipts) != len(block.transactions):
         raise ValueError(f"{len(receipts)} receipts for {len(block.transactions)} transactions")
     prev_cumulative = receipts[index - 1].gas_used if index else 0
-    log_index = sum(len(r.logs) for r in receipts[:index])
+    if log_index is None:
+        log_index = sum(len(r.logs) for r in receipts[:index])
     return _receipt_json(block, receipts, index, prev_cumulative, log_index)
 
 
