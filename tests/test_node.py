@@ -366,7 +366,7 @@ def test_a_block_waits_only_for_a_burst_of_transactions(config: ChainConfig,
         assert node._wait_for_burst_end() < 0.01
         stop = threading.Event()
 
-        raws = signed_transfers(config.chain_id, ACCTS[2].private_key, ACCTS[1].address, 200)
+        raws = signed_transfers(config.chain_id, ACCTS[2].private_key, ACCTS[1].address, 400)
 
         def burst() -> None:  # a transaction every ~2 ms for longer than the cap
             for raw in raws:

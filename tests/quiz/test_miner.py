@@ -147,7 +147,10 @@ def test_near_tied_router_seals_are_not_published(
 
 
 _CTRL_C_SCRIPT = """
-import pickle, sys
+import pickle, sys, signal
+# As in a terminal's foreground job, whatever this test runner inherited (a shell's
+# background job starts with SIGINT ignored, and Python then keeps it ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from poai.quiz.miner import Miner
 ctx = pickle.loads(bytes.fromhex(sys.argv[1]))
 m = Miner(workers=2)

@@ -44,7 +44,10 @@ def test_bad_worker_count() -> None:
 
 
 _CTRL_C_SCRIPT = """
-import pickle, sys, time
+import pickle, sys, time, signal
+# As in a terminal's foreground job, whatever this test runner inherited (a shell's
+# background job starts with SIGINT ignored, and Python then keeps it ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from poai.quiz.verifier import ParallelVerifier
 ctx = pickle.loads(bytes.fromhex(sys.argv[1]))
 v = ParallelVerifier(workers=2)
