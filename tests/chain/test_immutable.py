@@ -8,7 +8,7 @@ import pytest
 import rlp
 from eth.rlp.accounts import Account
 from eth.vm.forks.prague.blocks import PragueBlock
-from poai.chain.immutable import replace
+from poai.chain.immutable import replace, replace_fields
 from poai.chain.vm import PoaiBlock, PoaiVM
 
 
@@ -42,3 +42,27 @@ def test_block_copies_share_fields_and_start_without_requests() -> None:
         assert twin.block_requests == []  # a new block, as rlp's copies are
     with pytest.raises(TypeError, match="given twice"):
         block.copy(header, header=header)
+
+
+def test_replace_fields_equals_rlp_copy_for_headers_and_accounts() -> None:
+    header = _block().header
+    rlp.encode(header, cache=True)  # caches must not travel to the copy
+    _ = hash(header)
+    ours = replace_fields(header, gas_used=21_000, bloom=header.bloom | 1 << 100)
+    theirs = header.copy(gas_used=21_000, bloom=header.bloom | 1 << 100)
+    assert type(ours) is type(header)
+    assert rlp.encode(ours) == rlp.encode(theirs) and ours.hash == theirs.hash
+    assert ours.parent_hash is header.parent_hash and header.gas_used == 0
+    acct = Account(nonce=3, balance=10**20, storage_root=b"\x11" * 32, code_hash=b"\x22" * 32)
+    assert rlp.encode(replace_fields(acct, nonce=4)) == rlp.encode(acct.copy(nonce=4))
+    with pytest.raises(TypeError, match="no fields"):
+        replace_fields(acct, colour=1)
+
+
+def test_header_and_account_instances_hold_only_their_fields() -> None:
+    """What `replace_fields` relies on: an ``__init__`` that stores the fields and nothing else
+    (a py-evm upgrade that adds state to these classes must fail here)."""
+    header = _block().header
+    acct = Account()
+    for obj in (header, acct):
+        assert set(obj.__dict__) == set(obj._meta.field_attrs)

@@ -36,24 +36,9 @@ from eth_utils import keccak
 from lru import LRU
 from trie.hexary import HexaryTrie
 
-from poai.chain.immutable import replace
+from poai.chain.immutable import replace_fields
+from poai.chain.rlpcodec import encode_uint
 from poai.chain.state_trie import StateTrie, update_trie
-
-
-def _rlp_string(b: bytes) -> bytes:
-    n = len(b)
-    if n == 1 and b[0] < 0x80:
-        return b
-    if n < 56:
-        return bytes((0x80 + n,)) + b
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0xB7 + len(size),)) + size + b
-
-
-def _rlp_uint(value: int) -> bytes:
-    if value < 0:
-        raise ValueError(f"cannot encode negative integer {value}")
-    return _rlp_string(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 def encode_account(account: Account) -> bytes:
@@ -61,7 +46,7 @@ def encode_account(account: Account) -> bytes:
     root, code = account.storage_root, account.code_hash
     if len(root) != 32 or len(code) != 32:
         raise ValueError("an account's storage root and code hash are 32 bytes")
-    payload = (_rlp_uint(account.nonce) + _rlp_uint(account.balance)
+    payload = (encode_uint(account.nonce) + encode_uint(account.balance)
                + b"\xa0" + root + b"\xa0" + code)
     n = len(payload)  # 68..108 bytes: a long list with a one-byte length
     return bytes((0xF8, n)) + payload
@@ -99,12 +84,12 @@ class PoaiAccountDB(AccountDB):
     def set_balance(self, address: Address, balance: int) -> None:
         validate_canonical_address(address, title="Storage Address")
         validate_uint256(balance, title="Account Balance")
-        self._set_account(address, replace(self._get_account(address), balance=balance))
+        self._set_account(address, replace_fields(self._get_account(address), balance=balance))
 
     def set_nonce(self, address: Address, nonce: int) -> None:
         validate_canonical_address(address, title="Storage Address")
         validate_uint64(nonce, title="Nonce")  # 2**64 - 1 allowed, as py-evm does
-        self._set_account(address, replace(self._get_account(address), nonce=nonce))
+        self._set_account(address, replace_fields(self._get_account(address), nonce=nonce))
 
     def set_code(self, address: Address, code: bytes) -> None:
         validate_canonical_address(address, title="Storage Address")
@@ -112,15 +97,15 @@ class PoaiAccountDB(AccountDB):
         account = self._get_account(address)
         code_hash = keccak(code)
         self._journaldb[code_hash] = code
-        self._set_account(address, replace(account, code_hash=code_hash))
+        self._set_account(address, replace_fields(account, code_hash=code_hash))
 
     def delete_code(self, address: Address) -> None:
         validate_canonical_address(address, title="Storage Address")
-        self._set_account(address, replace(self._get_account(address), code_hash=EMPTY_SHA3))
+        self._set_account(address, replace_fields(self._get_account(address), code_hash=EMPTY_SHA3))
 
     def _set_storage_root(self, address: Address, new_storage_root: Hash32) -> None:
         account = self._get_account(address)
-        self._set_account(address, replace(account, storage_root=new_storage_root))
+        self._set_account(address, replace_fields(account, storage_root=new_storage_root))
 
     def _set_account(self, address: Address, account: Account) -> None:
         self._account_cache[address] = account

@@ -26,7 +26,7 @@ from eth.abc import (
 )
 from eth_utils.exceptions import ValidationError
 
-from poai.chain.immutable import replace
+from poai.chain.immutable import replace, replace_fields
 from poai.consensus.seal_hash import seal_hash
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class BlockTemplate:
     def seal(self, nonce: int, mix_hash: bytes) -> BlockAPI:
         """The block with its quiz seal (nonce as an 8-byte big-endian int, mixHash)."""
         block = self.block
-        header = replace(block.header, nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
+        header = replace_fields(block.header, nonce=nonce.to_bytes(8, "big"), mix_hash=mix_hash)
         # Shares the (immutable) transactions and their recovered senders: rlp's `copy` would
         # deep-copy all N of them.
         return replace(block, header=header)

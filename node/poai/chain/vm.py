@@ -26,7 +26,7 @@ from eth_utils.exceptions import ValidationError
 
 from poai.chain.accounts import PoaiAccountDB
 from poai.chain.config import ChainConfig
-from poai.chain.immutable import SharedCopy, replace
+from poai.chain.immutable import SharedCopy, replace_fields
 from poai.chain.rewards import block_subsidy
 from poai.consensus.difficulty import next_difficulty
 from poai.consensus.engine import QuizConsensus
@@ -125,7 +125,7 @@ class PoaiVM(PragueVM):
     ) -> BlockHeaderAPI:
         # Byzantium's rule (bloom OR-ed in, cumulative gas used), run for every transaction:
         # the new header shares the other fields instead of deep-copying them.
-        return replace(old_header, bloom=old_header.bloom | int(receipt.bloom),
+        return replace_fields(old_header, bloom=old_header.bloom | int(receipt.bloom),
                        gas_used=receipt.gas_used)
 
     def increment_blob_gas_used(
