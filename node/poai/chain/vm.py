@@ -17,17 +17,20 @@ from eth.constants import EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.paris import ParisVM
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.blocks import PragueBlock
+from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address
 from eth_utils.exceptions import ValidationError
+from rlp.sedes import CountableList
 
 from poai.chain.accounts import PoaiAccountDB
 from poai.chain.config import ChainConfig
 from poai.chain.immutable import SharedCopy, replace_fields
 from poai.chain.rewards import block_subsidy
+from poai.chain.transactions import PoaiTransactionBuilder
 from poai.consensus.difficulty import next_difficulty
 from poai.consensus.engine import QuizConsensus
 
@@ -37,7 +40,16 @@ _create_prague_header = create_prague_header_from_parent()
 
 class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
     """Prague's block; its copies share the header and transactions instead of deep-copying
-    every transaction (py-evm copies a block four or five times per import)."""
+    every transaction (py-evm copies a block four or five times per import), and its
+    transactions decode as poai.chain.transactions' classes."""
+
+    transaction_builder = PoaiTransactionBuilder
+    fields = [
+        ("header", PragueBlockHeader),
+        ("transactions", CountableList(PoaiTransactionBuilder)),
+        ("uncles", CountableList(None, max_length=0)),
+        ("withdrawals", CountableList(Withdrawal)),
+    ]
 
 
 class PoaiState(PragueState):
