@@ -51,17 +51,22 @@ def replace_fields(obj: _T, **changes: Any) -> _T:
     nothing but their fields (headers, accounts; a test checks py-evm's), where the per-call
     cost is all keyword merging.  py-evm copies the header once per transaction of a block
     (gas used, bloom) and an account on every balance or nonce change."""
-    attrs = _field_attrs(type(obj))
-    unknown = changes.keys() - attrs.keys()
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no fields {sorted(unknown)}")
+    cls = type(obj)
+    attrs = _field_attrs(cls)
     src = obj.__dict__
-    state = {attr: src[attr] for attr in attrs.values()}  # not rlp's or py-evm's caches
+    new = object.__new__(cls)
+    state = new.__dict__
+    for attr in attrs.values():  # the fields only: not rlp's or py-evm's caches
+        state[attr] = src[attr]
     for name, value in changes.items():
-        state[attrs[name]] = make_immutable(value)
-    new = object.__new__(type(obj))
-    new.__dict__.update(state)
+        changed = attrs.get(name)
+        if changed is None:
+            raise TypeError(f"{cls.__name__} has no fields {[name]}")
+        state[changed] = value if type(value) in _ATOMS else make_immutable(value)
     return new
+
+
+_ATOMS = (int, bytes)
 
 
 class SharedCopy:

@@ -24,6 +24,7 @@ from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address
 from eth_utils.exceptions import ValidationError
+from eth_utils.logging import get_extended_debug_logger
 from rlp.sedes import CountableList
 
 from poai.chain.accounts import PoaiAccountDB
@@ -54,6 +55,9 @@ class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
 
 class PoaiState(PragueState):
     account_db_class = PoaiAccountDB
+    # py-evm's `logger` property looks the logger up again (swapping logging's logger class
+    # under a context manager) on every access: five times per transaction.
+    logger = get_extended_debug_logger("eth.vm.state.PoaiState")
 
     def set_system_contracts(self) -> None:
         """Nothing: leaves every state exactly as py-evm's does, for less work per block.
