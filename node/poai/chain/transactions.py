@@ -13,8 +13,12 @@ from eth.abc import DecodedZeroOrOneLayerRLP, SignedTransactionAPI
 from eth.vm.forks.berlin.transactions import TypedTransaction
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder, PragueTypedTransaction
 
+from poai.chain.receipts import PoaiReceiptBuilder
+
 
 class PoaiTypedTransaction(PragueTypedTransaction):
+    receipt_builder = PoaiReceiptBuilder
+
     @classmethod
     def decode(cls, encoded: bytes) -> SignedTransactionAPI:
         type_id = encoded[0]  # a byte, already an int

@@ -30,6 +30,7 @@ from rlp.sedes import CountableList
 from poai.chain.accounts import PoaiAccountDB
 from poai.chain.config import ChainConfig
 from poai.chain.immutable import SharedCopy, replace_fields
+from poai.chain.receipts import PoaiReceiptBuilder
 from poai.chain.rewards import block_subsidy
 from poai.chain.transactions import PoaiTransactionBuilder
 from poai.consensus.difficulty import next_difficulty
@@ -45,6 +46,7 @@ class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
     transactions decode as poai.chain.transactions' classes."""
 
     transaction_builder = PoaiTransactionBuilder
+    receipt_builder = PoaiReceiptBuilder
     fields = [
         ("header", PragueBlockHeader),
         ("transactions", CountableList(PoaiTransactionBuilder)),

@@ -1,0 +1,50 @@
+"""Prague's typed receipt, encoded directly.
+
+py-evm computes a typed receipt's type byte with eth_utils' generic `to_bytes` (11 us) and its
+body through rlp's sedes walk (a 256-byte bloom among four fields), once per transaction for
+the receipt trie.  The same bytes here (tests/chain/test_receipts.py); logs keep rlp's sedes.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from eth.abc import ReceiptAPI
+from eth.rlp.logs import Log
+from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
+from rlp.sedes import CountableList
+
+from poai.chain.rlpcodec import encode_item, encode_list_payload, encode_string, encode_uint
+
+_LOGS = CountableList(Log)
+_BLOOM_PREFIX = b"\xb9\x01\x00"  # a 256-byte string
+
+
+def encode_receipt_body(receipt: ReceiptAPI) -> bytes:
+    """``rlp.encode(receipt)`` of a (legacy-shaped) receipt: [status, gas, bloom, logs]."""
+    cached = getattr(receipt, "_cached_rlp", None)
+    if cached:
+        return cached  # type: ignore[no-any-return]
+    logs = receipt.logs
+    encoded = encode_list_payload(
+        encode_string(receipt.state_root) + encode_uint(receipt.gas_used)
+        + _BLOOM_PREFIX + receipt.bloom.to_bytes(256, "big")
+        + (encode_item(_LOGS.serialize(logs)) if logs else b"\xc0"))
+    receipt._cached_rlp = encoded  # type: ignore[attr-defined]  # as rlp.encode caches it
+    return encoded
+
+
+class PoaiTypedReceipt(PragueTypedReceipt):
+    @cached_property
+    def _type_byte(self) -> bytes:
+        return bytes((self.type_id,))
+
+    def encode(self) -> bytes:
+        return self._type_byte + encode_receipt_body(self._inner)
+
+
+class PoaiReceiptBuilder(PragueReceiptBuilder):
+    typed_receipt_class = PoaiTypedReceipt
+
+
+__all__ = ["PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body"]

@@ -1,0 +1,50 @@
+"""PoAI's typed receipts: py-evm's bytes, with and without logs."""
+
+from __future__ import annotations
+
+import pytest
+import rlp
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
+from poai.chain.receipts import PoaiReceiptBuilder, PoaiTypedReceipt, encode_receipt_body
+from poai.chain.vm import PoaiVM
+
+LOGS = [
+    [],
+    [Log(b"\x11" * 20, [], b"")],
+    [Log(b"\x22" * 20, [1, 2**256 - 1], b"\x00" * 300), Log(b"\x33" * 20, [7], b"\x01")],
+]
+
+
+@pytest.mark.parametrize("logs", LOGS)
+@pytest.mark.parametrize("type_id", [1, 2, 3, 4])
+def test_typed_receipt_encoding_equals_py_evm(logs: list[Log], type_id: int) -> None:
+    def inner() -> Receipt:
+        return Receipt(state_root=b"\x01", gas_used=123_456, logs=logs)
+
+    ours, theirs = PoaiTypedReceipt(type_id, inner()), PragueTypedReceipt(type_id, inner())
+    assert ours.encode() == theirs.encode()
+    assert ours.encode() == ours.encode()  # the cached body
+    decoded = PoaiReceiptBuilder.decode(theirs.encode())
+    assert type(decoded) is PoaiTypedReceipt and decoded.encode() == theirs.encode()
+    assert PragueReceiptBuilder.decode(ours.encode()) == theirs
+
+
+def test_legacy_receipt_body_and_failure_status() -> None:
+    for status in (b"", b"\x01"):
+        receipt = Receipt(state_root=status, gas_used=0, logs=LOGS[2])
+        expected = rlp.encode(Receipt(state_root=status, gas_used=0, logs=LOGS[2]))
+        assert encode_receipt_body(receipt) == expected
+
+
+def test_transactions_make_poai_receipts() -> None:
+    from eth_keys import keys
+
+    builder = PoaiVM.get_transaction_builder()
+    tx = builder.decode(builder.new_unsigned_dynamic_fee_transaction(
+        chain_id=1, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=2, gas=21_000,
+        to=b"\x01" * 20, value=0, data=b"", access_list=[],
+    ).as_signed_transaction(keys.PrivateKey(b"\x01" * 32)).encode())
+    receipt = tx.make_receipt(b"\x01", 21_000, ())
+    assert type(receipt) is PoaiTypedReceipt and receipt.encode()[0] == 2
