@@ -8,7 +8,7 @@ import pytest
 import rlp
 from eth.rlp.accounts import Account
 from eth.vm.forks.prague.blocks import PragueBlock
-from poai.chain.immutable import replace, replace_fields
+from poai.chain.immutable import build_fields, replace, replace_fields
 from poai.chain.vm import PoaiBlock, PoaiVM
 
 
@@ -66,3 +66,11 @@ def test_header_and_account_instances_hold_only_their_fields() -> None:
     acct = Account()
     for obj in (header, acct):
         assert set(obj.__dict__) == set(obj._meta.field_attrs)
+
+
+def test_build_fields_needs_every_field_and_equals_the_constructor() -> None:
+    acct = build_fields(Account, nonce=1, balance=2, storage_root=b"\x11" * 32,
+                        code_hash=b"\x22" * 32)
+    assert rlp.encode(acct) == rlp.encode(Account(1, 2, b"\x11" * 32, b"\x22" * 32))
+    with pytest.raises(TypeError, match="exactly the fields"):
+        build_fields(Account, nonce=1, balance=2)

@@ -7,7 +7,12 @@ import rlp
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
-from poai.chain.receipts import PoaiReceiptBuilder, PoaiTypedReceipt, encode_receipt_body
+from poai.chain.receipts import (
+    PoaiReceiptBuilder,
+    PoaiTypedReceipt,
+    encode_receipt_body,
+    new_receipt,
+)
 from poai.chain.vm import PoaiVM
 
 LOGS = [
@@ -48,3 +53,14 @@ def test_transactions_make_poai_receipts() -> None:
     ).as_signed_transaction(keys.PrivateKey(b"\x01" * 32)).encode())
     receipt = tx.make_receipt(b"\x01", 21_000, ())
     assert type(receipt) is PoaiTypedReceipt and receipt.encode()[0] == 2
+
+
+@pytest.mark.parametrize("logs", LOGS)
+def test_new_receipt_equals_py_evm_receipt(logs: list[Log]) -> None:
+    entries = tuple((log.address, log.topics, log.data) for log in logs)
+    ours = new_receipt(b"\x01", 42_000, entries)
+    theirs = Receipt(state_root=b"\x01", gas_used=42_000, logs=logs)
+    assert ours == theirs and rlp.encode(ours) == rlp.encode(theirs)
+    assert ours.bloom == theirs.bloom and (ours.bloom != 0) == bool(logs)
+    fresh = Receipt(state_root=b"\x01", gas_used=42_000, logs=logs)
+    assert set(fresh.__dict__) == set(Receipt._meta.field_attrs)  # what build_fields relies on

@@ -69,6 +69,19 @@ def replace_fields(obj: _T, **changes: Any) -> _T:
 _ATOMS = (int, bytes)
 
 
+def build_fields(cls: type[_T], **fields: Any) -> _T:
+    """``cls(**fields)`` with every field given, for the same classes as `replace_fields`
+    (instances that hold nothing but their fields): no keyword merging or ``__init__``."""
+    attrs = _field_attrs(cls)
+    if fields.keys() != attrs.keys():
+        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(attrs)}")
+    new = object.__new__(cls)
+    state = new.__dict__
+    for name, value in fields.items():
+        state[attrs[name]] = value if type(value) in _ATOMS else make_immutable(value)
+    return new
+
+
 class SharedCopy:
     """Mixin for an rlp.Serializable subclass: `copy` shares unchanged fields, and so do its
     copies and deep copies (new objects, as rlp makes them: py-evm's blocks carry a mutable
@@ -93,4 +106,4 @@ class SharedCopy:
         return self.copy()
 
 
-__all__ = ["SharedCopy", "fields_of", "replace", "replace_fields"]
+__all__ = ["SharedCopy", "build_fields", "fields_of", "replace", "replace_fields"]

@@ -1,4 +1,4 @@
-"""Prague's typed receipt, encoded directly.
+"""Prague's typed receipt, built and encoded directly.
 
 py-evm computes a typed receipt's type byte with eth_utils' generic `to_bytes` (11 us) and its
 body through rlp's sedes walk (a 256-byte bloom among four fields), once per transaction for
@@ -7,13 +7,18 @@ the receipt trie.  The same bytes here (tests/chain/test_receipts.py); logs keep
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from functools import cached_property
 
 from eth.abc import ReceiptAPI
 from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
+from eth_bloom.bloom import BloomFilter
 from rlp.sedes import CountableList
 
+from poai.chain.immutable import build_fields
 from poai.chain.rlpcodec import encode_item, encode_list_payload, encode_string, encode_uint
 
 _LOGS = CountableList(Log)
@@ -34,6 +39,17 @@ def encode_receipt_body(receipt: ReceiptAPI) -> bytes:
     return encoded
 
 
+def new_receipt(status: bytes, gas_used: int,
+                log_entries: Sequence[tuple[bytes, tuple[int, ...], bytes]]) -> Receipt:
+    """py-evm's typed transactions' ``make_receipt`` body (a `Receipt` with the logs' bloom),
+    built without rlp's keyword merging: once per transaction executed."""
+    logs = tuple(Log(address, topics, data) for address, topics, data in log_entries)
+    bloom = int(BloomFilter.from_iterable(
+        itertools.chain.from_iterable(log.bloomables for log in logs))) if logs else 0
+    return build_fields(Receipt, state_root=status, gas_used=gas_used,  # type: ignore[type-abstract]
+                        bloom=bloom, logs=logs)
+
+
 class PoaiTypedReceipt(PragueTypedReceipt):
     @cached_property
     def _type_byte(self) -> bytes:
@@ -47,4 +63,4 @@ class PoaiReceiptBuilder(PragueReceiptBuilder):
     typed_receipt_class = PoaiTypedReceipt
 
 
-__all__ = ["PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body"]
+__all__ = ["PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body", "new_receipt"]

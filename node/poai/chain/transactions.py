@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from eth.abc import DecodedZeroOrOneLayerRLP, SignedTransactionAPI
+from eth.abc import DecodedZeroOrOneLayerRLP, ReceiptAPI, SignedTransactionAPI
 from eth.vm.forks.berlin.transactions import TypedTransaction
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder, PragueTypedTransaction
 
-from poai.chain.receipts import PoaiReceiptBuilder
+from poai.chain.receipts import PoaiReceiptBuilder, PoaiTypedReceipt, new_receipt
 
 
 class PoaiTypedTransaction(PragueTypedTransaction):
@@ -27,6 +27,14 @@ class PoaiTypedTransaction(PragueTypedTransaction):
     @cached_property
     def _type_byte(self) -> bytes:
         return bytes((self.type_id,))  # type: ignore[arg-type]  # set by __init__
+
+    def make_receipt(
+        self, status: bytes, gas_used: int,
+        log_entries: tuple[tuple[bytes, tuple[int, ...], bytes], ...],
+    ) -> ReceiptAPI:
+        # Every typed payload's own make_receipt is this same Receipt (py-evm, Berlin-Prague).
+        receipt = new_receipt(status, gas_used, log_entries)
+        return PoaiTypedReceipt(self.type_id, receipt)  # type: ignore[arg-type]
 
 
 class PoaiTransactionBuilder(PragueTransactionBuilder):
