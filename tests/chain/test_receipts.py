@@ -11,6 +11,7 @@ from poai.chain.receipts import (
     PoaiReceiptBuilder,
     PoaiTypedReceipt,
     encode_receipt_body,
+    logs_bloom,
     new_receipt,
 )
 from poai.chain.vm import PoaiVM
@@ -64,3 +65,16 @@ def test_new_receipt_equals_py_evm_receipt(logs: list[Log]) -> None:
     assert ours.bloom == theirs.bloom and (ours.bloom != 0) == bool(logs)
     fresh = Receipt(state_root=b"\x01", gas_used=42_000, logs=logs)
     assert set(fresh.__dict__) == set(Receipt._meta.field_attrs)  # what build_fields relies on
+
+
+def test_logs_bloom_equals_eth_bloom() -> None:
+    import random
+
+    from eth_bloom import BloomFilter
+
+    rng = random.Random(9)
+    for _ in range(50):
+        logs = [Log(rng.randbytes(20), [rng.getrandbits(256) for _ in range(rng.randint(0, 4))],
+                    b"") for _ in range(rng.randint(0, 4))]
+        expected = int(BloomFilter.from_iterable(b for log in logs for b in log.bloomables))
+        assert logs_bloom(logs) == logs_bloom(logs) == expected  # cold, then cached bits

@@ -1,13 +1,15 @@
 """Prague's typed receipt, built and encoded directly.
 
-py-evm computes a typed receipt's type byte with eth_utils' generic `to_bytes` (11 us) and its
-body through rlp's sedes walk (a 256-byte bloom among four fields), once per transaction for
-the receipt trie.  The same bytes here (tests/chain/test_receipts.py); logs keep rlp's sedes.
+py-evm builds each receipt through rlp's keyword merging and eth-bloom's pure-Python filter,
+computes its type byte with eth_utils' generic `to_bytes` (11 us) and encodes its body through
+rlp's sedes walk (a 256-byte bloom among four fields): all once per transaction executed.  The
+same objects and bytes here (tests/chain/test_receipts.py); logs keep rlp's sedes, and each
+address's and topic's bloom bits are cached (a contract emits the same ones again and again).
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -15,7 +17,7 @@ from eth.abc import ReceiptAPI
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueReceiptBuilder, PragueTypedReceipt
-from eth_bloom.bloom import BloomFilter
+from eth_hash.auto import keccak
 from rlp.sedes import CountableList
 
 from poai.chain.immutable import build_fields
@@ -39,13 +41,40 @@ def encode_receipt_body(receipt: ReceiptAPI) -> bytes:
     return encoded
 
 
+def _bloom_bits(item: bytes) -> int:
+    """The three bloom bits of one log address or topic (the yellow paper's M3:2048)."""
+    h = keccak(item)
+    return ((1 << (((h[0] << 8) | h[1]) & 2047)) | (1 << (((h[2] << 8) | h[3]) & 2047))
+            | (1 << (((h[4] << 8) | h[5]) & 2047)))
+
+
+# A contract emits the same addresses and event topics again and again.
+@functools.lru_cache(4096)
+def _address_bits(address: bytes) -> int:
+    return _bloom_bits(address)
+
+
+@functools.lru_cache(4096)
+def _topic_bits(topic: int) -> int:
+    return _bloom_bits(topic.to_bytes(32, "big"))
+
+
+def logs_bloom(logs: Sequence[Log]) -> int:
+    """``int(BloomFilter.from_iterable(bloomables of logs))``."""
+    bloom = 0
+    for log in logs:
+        bloom |= _address_bits(log.address)
+        for topic in log.topics:
+            bloom |= _topic_bits(topic)
+    return bloom
+
+
 def new_receipt(status: bytes, gas_used: int,
                 log_entries: Sequence[tuple[bytes, tuple[int, ...], bytes]]) -> Receipt:
     """py-evm's typed transactions' ``make_receipt`` body (a `Receipt` with the logs' bloom),
     built without rlp's keyword merging: once per transaction executed."""
     logs = tuple(Log(address, topics, data) for address, topics, data in log_entries)
-    bloom = int(BloomFilter.from_iterable(
-        itertools.chain.from_iterable(log.bloomables for log in logs))) if logs else 0
+    bloom = logs_bloom(logs)
     return build_fields(Receipt, state_root=status, gas_used=gas_used,  # type: ignore[type-abstract]
                         bloom=bloom, logs=logs)
 
@@ -63,4 +92,6 @@ class PoaiReceiptBuilder(PragueReceiptBuilder):
     typed_receipt_class = PoaiTypedReceipt
 
 
-__all__ = ["PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body", "new_receipt"]
+__all__ = [
+    "PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body", "logs_bloom", "new_receipt",
+]

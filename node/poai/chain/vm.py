@@ -28,6 +28,7 @@ from eth_utils.logging import get_extended_debug_logger
 from rlp.sedes import CountableList
 
 from poai.chain.accounts import PoaiAccountDB
+from poai.chain.computation import PoaiComputation
 from poai.chain.config import ChainConfig
 from poai.chain.immutable import SharedCopy, replace_fields
 from poai.chain.receipts import PoaiReceiptBuilder
@@ -57,6 +58,7 @@ class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
 
 class PoaiState(PragueState):
     account_db_class = PoaiAccountDB
+    computation_class = PoaiComputation
     # py-evm's `logger` property looks the logger up again (swapping logging's logger class
     # under a context manager) on every access: five times per transaction.
     logger = get_extended_debug_logger("eth.vm.state.PoaiState")

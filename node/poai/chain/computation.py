@@ -1,0 +1,40 @@
+"""PoAI's EVM computation: Prague's, with each contract's jump-destination analysis shared.
+
+py-evm's `CodeStream` works out lazily which positions are real opcodes (not PUSH data), for
+each JUMP/JUMPI target, into two sets that start empty for every call: a contract called 500
+times in a block re-derives the same answers 500 times (a tenth of building a block of counter
+increments).  Those answers depend on the code bytes alone, so the sets are kept per code and
+every later call of the same code starts with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
+from eth.vm.forks.prague.computation import PragueComputation
+from lru import LRU
+
+JUMP_ANALYSIS_CACHE_SIZE = 256  # contracts; an entry is two sets of checked positions
+_analysis: Any = LRU(JUMP_ANALYSIS_CACHE_SIZE)  # code bytes -> (valid, invalid positions)
+
+
+class PoaiComputation(PragueComputation):
+    def __init__(
+        self,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+    ) -> None:
+        super().__init__(state, message, transaction_context)
+        code = message.code
+        # Init code runs once: not worth keeping (nor hashing).
+        if code and not message.is_create:
+            shared = _analysis.get(code)
+            if shared is None:
+                shared = _analysis[code] = (set(), set())
+            # Sets only ever gain facts about these bytes, true for every call of them.
+            self.code.valid_positions, self.code.invalid_positions = shared  # type: ignore[attr-defined]
+
+
+__all__ = ["PoaiComputation"]
