@@ -78,3 +78,26 @@ def test_logs_bloom_equals_eth_bloom() -> None:
                     b"") for _ in range(rng.randint(0, 4))]
         expected = int(BloomFilter.from_iterable(b for log in logs for b in log.bloomables))
         assert logs_bloom(logs) == logs_bloom(logs) == expected  # cold, then cached bits
+
+
+def test_validate_receipt_matches_py_evm() -> None:
+    from eth.vm.forks.prague import PragueVM
+    from eth_utils import ValidationError
+
+    logs = LOGS[2]
+    good = Receipt(state_root=b"\x01", gas_used=1, logs=logs)
+    partial = logs_bloom(logs[:1]) | logs_bloom([Log(logs[1].address, [], b"")])
+    missing_topic = Receipt(state_root=b"\x01", gas_used=1, logs=logs, bloom=partial)
+    missing_address = Receipt(state_root=b"", gas_used=1, logs=logs, bloom=0)
+    bad_status = Receipt(state_root=b"\x02", gas_used=1, logs=[])
+    for receipt in (good, missing_topic, missing_address, bad_status):
+        outcomes = []
+        for vm in (PragueVM, PoaiVM):
+            try:
+                vm.validate_receipt(receipt)
+                outcomes.append("ok")
+            except ValidationError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1]
+    with pytest.raises(ValidationError, match="topic at position 0 from the log entry at posi"):
+        PoaiVM.validate_receipt(missing_topic)

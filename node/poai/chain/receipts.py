@@ -50,12 +50,12 @@ def _bloom_bits(item: bytes) -> int:
 
 # A contract emits the same addresses and event topics again and again.
 @functools.lru_cache(4096)
-def _address_bits(address: bytes) -> int:
+def address_bloom_bits(address: bytes) -> int:
     return _bloom_bits(address)
 
 
 @functools.lru_cache(4096)
-def _topic_bits(topic: int) -> int:
+def topic_bloom_bits(topic: int) -> int:
     return _bloom_bits(topic.to_bytes(32, "big"))
 
 
@@ -63,9 +63,9 @@ def logs_bloom(logs: Sequence[Log]) -> int:
     """``int(BloomFilter.from_iterable(bloomables of logs))``."""
     bloom = 0
     for log in logs:
-        bloom |= _address_bits(log.address)
+        bloom |= address_bloom_bits(log.address)
         for topic in log.topics:
-            bloom |= _topic_bits(topic)
+            bloom |= topic_bloom_bits(topic)
     return bloom
 
 
@@ -93,5 +93,6 @@ class PoaiReceiptBuilder(PragueReceiptBuilder):
 
 
 __all__ = [
-    "PoaiReceiptBuilder", "PoaiTypedReceipt", "encode_receipt_body", "logs_bloom", "new_receipt",
+    "PoaiReceiptBuilder", "PoaiTypedReceipt", "address_bloom_bits", "encode_receipt_body",
+    "logs_bloom", "new_receipt", "topic_bloom_bits",
 ]

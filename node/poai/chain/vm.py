@@ -14,6 +14,11 @@ from typing import Any, ClassVar
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI, ReceiptAPI, TransactionFieldsAPI
 from eth.constants import EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.vm.forks.byzantium import EIP658_STATUS_CODES
+from eth.vm.forks.byzantium.constants import (
+    EIP658_TRANSACTION_STATUS_CODE_FAILURE,
+    EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
+)
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.paris import ParisVM
 from eth.vm.forks.prague import PragueVM
@@ -23,6 +28,7 @@ from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address
+from eth_utils import encode_hex
 from eth_utils.exceptions import ValidationError
 from eth_utils.logging import get_extended_debug_logger
 from rlp.sedes import CountableList
@@ -31,7 +37,7 @@ from poai.chain.accounts import PoaiAccountDB
 from poai.chain.computation import PoaiComputation
 from poai.chain.config import ChainConfig
 from poai.chain.immutable import SharedCopy, replace_fields
-from poai.chain.receipts import PoaiReceiptBuilder
+from poai.chain.receipts import PoaiReceiptBuilder, address_bloom_bits, topic_bloom_bits
 from poai.chain.rewards import block_subsidy
 from poai.chain.transactions import PoaiTransactionBuilder
 from poai.consensus.difficulty import next_difficulty
@@ -139,6 +145,32 @@ class PoaiVM(PragueVM):
                 f"block #{header.block_number} timestamp {header.timestamp} is "
                 f"{header.timestamp - now:.0f} s in the future (max {cfg.max_future_drift} s)"
             )
+
+    @classmethod
+    def validate_receipt(cls, receipt: ReceiptAPI) -> None:
+        # py-evm's checks (each log's address and topics in the receipt's bloom, an EIP-658
+        # status), with each item's bloom bits from poai.chain.receipts' cache: eth-bloom
+        # hashes every item again, in pure Python, for every receipt.
+        bloom = receipt.bloom
+        for log_idx, log in enumerate(receipt.logs):
+            bits = address_bloom_bits(log.address)
+            if bloom & bits != bits:
+                raise ValidationError(
+                    f"The address from the log entry at position {log_idx} is not "
+                    "present in the provided bloom filter.")
+        for log_idx, log in enumerate(receipt.logs):
+            for topic_idx, topic in enumerate(log.topics):
+                bits = topic_bloom_bits(topic)
+                if bloom & bits != bits:
+                    raise ValidationError(
+                        f"The topic at position {topic_idx} from the log entry at "
+                        f"position {log_idx} is not present in the provided bloom filter.")
+        if receipt.state_root not in EIP658_STATUS_CODES:
+            raise ValidationError(
+                "The receipt's `state_root` must be one of "
+                f"[{encode_hex(EIP658_TRANSACTION_STATUS_CODE_SUCCESS)}, "
+                f"{encode_hex(EIP658_TRANSACTION_STATUS_CODE_FAILURE)}].  Got: "
+                f"{encode_hex(receipt.state_root)}")
 
     def add_receipt_to_header(
         self, old_header: BlockHeaderAPI, receipt: ReceiptAPI
