@@ -9,14 +9,17 @@ lowered to 1 so the seal is one forward pass):
   `Node.commit_block` (header rules, seal check, one LevelDB write batch).
 - import: a second node imports the blocks from their RLP (sender recovery from signatures,
   header rules, seal verification, full re-execution, state root check, one write batch each).
+- writes (extra, beside the issue's transfer figures): the same for --writes calls of a
+  counter contract's `increment()` (an SLOAD, an SSTORE and an event each; tests/rpc/Counter.sol,
+  deployed in an untimed block after the transfers), in blocks of --per-block.
 
 Wall-clock and CPU-time (this process) rates are both reported: on a machine shared with other
 work the wall-clock figures drop while the CPU-time ones hold.
 
 Prints one JSON object.
 
-    ETH_HASH_BACKEND=pysha3 .venv/bin/python bench/block_building.py            # 3,000 transfers
-    ETH_HASH_BACKEND=pysha3 .venv/bin/python bench/block_building.py --quick    # 500
+    ETH_HASH_BACKEND=pysha3 .venv/bin/python bench/block_building.py  # 3000 transfers, 1000 writes
+    ETH_HASH_BACKEND=pysha3 .venv/bin/python bench/block_building.py --quick  # 500, no writes
 """
 
 from __future__ import annotations
@@ -31,23 +34,45 @@ from pathlib import Path
 from typing import Any
 
 
-def _signed(chain_id: int, count: int) -> list[bytes]:
+def _signed(chain_id: int, count: int, *, to: bytes = b"\x99" * 20, data: bytes = b"",
+            gas: int = 21000, first_nonce: int = 0, accounts: range = range(10)) -> list[bytes]:
     from eth_account import Account
     from poai.chain.devaccounts import dev_accounts
     from web3 import Web3
 
     accts = dev_accounts()
-    senders = [Account.from_key(a.private_key) for a in accts]
-    to = Web3.to_checksum_address(b"\x99" * 20)
+    senders = [Account.from_key(accts[i].private_key) for i in accounts]
     out = []
     for i in range(count):
         acct = senders[i % len(senders)]
         signed = acct.sign_transaction({
-            "chainId": chain_id, "nonce": i // len(senders), "to": to, "value": 1,
-            "gas": 21000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2,
+            "chainId": chain_id, "nonce": first_nonce + i // len(senders),
+            "to": Web3.to_checksum_address(to), "value": 0 if data else 1, "data": data,
+            "gas": gas, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2,
         })
         out.append(bytes(signed.raw_transaction))
     return out
+
+
+def _counter_txs(chain_id: int, count: int, first_nonce: int) -> tuple[bytes, list[bytes]]:
+    """The counter's deployment (dev account 0) and `count` increment() calls after it."""
+    import rlp
+    from eth_account import Account
+    from eth_utils import function_signature_to_4byte_selector, keccak
+    from poai.chain.devaccounts import dev_accounts
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rpc"))
+    from contract import counter
+
+    deployer = Account.from_key(dev_accounts()[0].private_key)
+    deploy = deployer.sign_transaction({
+        "chainId": chain_id, "nonce": first_nonce, "to": None, "value": 0, "gas": 500_000,
+        "data": counter()["bytecode"], "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9,
+        "type": 2})
+    address = keccak(rlp.encode([bytes.fromhex(deployer.address[2:]), first_nonce]))[12:]
+    calls = _signed(chain_id, count, to=address, data=function_signature_to_4byte_selector(
+        "increment()"), gas=80_000, first_nonce=first_nonce, accounts=range(1, 10))
+    return bytes(deploy.raw_transaction), calls
 
 
 def main() -> int:
@@ -55,8 +80,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--transfers", type=int, default=None, help="total (3000; quick 500)")
     ap.add_argument("--per-block", type=int, default=500)
+    ap.add_argument("--writes", type=int, default=None,
+                    help="counter increment() calls after the transfers (1000; quick 0)")
     args = ap.parse_args()
     total = args.transfers or (500 if args.quick else 3000)
+    writes = args.writes if args.writes is not None else (0 if args.quick else 1000)
+    if total < 1 or writes < 0 or args.per_block < 1:
+        ap.error("--transfers and --per-block must be positive, --writes not negative")
+    if writes and total % 10:
+        ap.error("--writes needs --transfers to be a multiple of 10 (the dev accounts' nonces)")
 
     import rlp
     from poai.chain.config import load_genesis_config
@@ -74,15 +106,14 @@ def main() -> int:
         _ = tx.sender
 
     miner = Miner(workers=1)
-    build_s = seal_s = commit_s = build_cpu = commit_cpu = 0.0
+    build_s = seal_s = commit_s = build_cpu = commit_cpu = writes_build_s = 0.0
     blocks: list[Any] = []
     try:
         warm = builder_node.build_template([])  # loads the model in the miner and here
         seal = miner.mine(warm.quiz, warm.template.seal_hash, 1)
         assert seal is not None
         builder_node.commit_block(warm, seal.nonce, seal.mix_hash)
-        for start in range(0, total, args.per_block):
-            chunk = txs[start:start + args.per_block]
+        def build(chunk: list[Any]) -> tuple[float, float, float, float, float]:
             t0, c0 = time.perf_counter(), time.process_time()
             pending = builder_node.build_template(chunk)
             t1, c1 = time.perf_counter(), time.process_time()
@@ -92,13 +123,24 @@ def main() -> int:
             t2, c2 = time.perf_counter(), time.process_time()
             result = builder_node.commit_block(pending, seal.nonce, seal.mix_hash)
             t3, c3 = time.perf_counter(), time.process_time()
-            build_cpu += c1 - c0
-            commit_cpu += c3 - c2
             assert result is not None and len(result.block.transactions) == len(chunk)
-            build_s += t1 - t0
-            seal_s += t2 - t1
-            commit_s += t3 - t2
             blocks.append(result.block)
+            return t1 - t0, t2 - t1, t3 - t2, c1 - c0, c3 - c2
+
+        for start in range(0, total, args.per_block):
+            b, s_, c, bc, cc = build(txs[start:start + args.per_block])
+            build_s, seal_s, commit_s = build_s + b, seal_s + s_, commit_s + c
+            build_cpu, commit_cpu = build_cpu + bc, commit_cpu + cc
+        transfer_blocks = len(blocks)
+        if writes:
+            deploy, calls = _counter_txs(config.chain_id, writes, total // 10)
+            build([tx_builder.decode(deploy)])
+            call_txs = [tx_builder.decode(r) for r in calls]
+            for tx in call_txs:
+                _ = tx.sender
+            for start in range(0, writes, args.per_block):
+                b, *_rest = build(call_txs[start:start + args.per_block])
+                writes_build_s += b
         head = builder_node.head()
         all_blocks = [builder_node.chain.get_canonical_block_by_number(n)  # type: ignore[arg-type]
                       for n in range(1, head.block_number + 1)]
@@ -114,10 +156,16 @@ def main() -> int:
         first = rlp.decode(encoded[0], sedes=block_class)
         importer.import_block(first)  # the warm-up block: loads the model for verification
         t0, c0 = time.perf_counter(), time.process_time()
-        for data in encoded[1:]:
+        for data in encoded[1:1 + transfer_blocks]:
             importer.import_block(rlp.decode(data, sedes=block_class))
         import_s = time.perf_counter() - t0
         import_cpu = time.process_time() - c0
+        if writes:  # the counter's deployment, untimed
+            importer.import_block(rlp.decode(encoded[1 + transfer_blocks], sedes=block_class))
+        t0 = time.perf_counter()
+        for data in encoded[2 + transfer_blocks:]:
+            importer.import_block(rlp.decode(data, sedes=block_class))
+        writes_import_s = time.perf_counter() - t0
         assert importer.head().hash == head.hash
     finally:
         importer.stop()
@@ -125,17 +173,20 @@ def main() -> int:
     out = {
         "transfers": total,
         "per_block": args.per_block,
-        "blocks": len(blocks),
+        "blocks": transfer_blocks,
         "build_transfers_per_s": round(total / build_s, 1),
         "build_incl_commit_transfers_per_s": round(total / (build_s + commit_s), 1),
-        "seal_ms_per_block": round(1000 * seal_s / len(blocks), 1),
+        "seal_ms_per_block": round(1000 * seal_s / transfer_blocks, 1),
         "import_transfers_per_s": round(total / import_s, 1),
         # CPU time of this process: the same work, less sensitive to other load on the machine.
         "build_transfers_per_cpu_s": round(total / build_cpu, 1),
         "build_incl_commit_transfers_per_cpu_s": round(total / (build_cpu + commit_cpu), 1),
         "import_transfers_per_cpu_s": round(total / import_cpu, 1),
-        "import_ms_per_block": round(1000 * import_s / len(blocks), 1),
+        "import_ms_per_block": round(1000 * import_s / transfer_blocks, 1),
         "goal_transfers_per_s": 1000,
+        "writes": writes,
+        "build_writes_per_s": round(writes / writes_build_s, 1) if writes else None,
+        "import_writes_per_s": round(writes / writes_import_s, 1) if writes else None,
     }
     print(json.dumps(out))
     return 0
