@@ -9,9 +9,8 @@ address's and topic's bloom bits are cached (a contract emits the same ones agai
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from eth.abc import ReceiptAPI
 from eth.rlp.logs import Log
@@ -49,12 +48,12 @@ def _bloom_bits(item: bytes) -> int:
 
 
 # A contract emits the same addresses and event topics again and again.
-@functools.lru_cache(4096)
+@lru_cache(4096)
 def address_bloom_bits(address: bytes) -> int:
     return _bloom_bits(address)
 
 
-@functools.lru_cache(4096)
+@lru_cache(4096)
 def topic_bloom_bits(topic: int) -> int:
     return _bloom_bits(topic.to_bytes(32, "big"))
 

@@ -67,7 +67,7 @@ def signing_message(tx: SignedTransactionAPI) -> bytes:
         return tx.get_message_for_signing()
     fields = inner.__dict__
     payload = b"".join([encode(sedes, fields[attr]) for encode, sedes, attr in plan])
-    return bytes(tx._type_byte) + encode_list_payload(payload)  # type: ignore[attr-defined]
+    return tx._type_byte + encode_list_payload(payload)  # type: ignore[attr-defined,no-any-return]
 
 
 __all__ = ["signing_message"]

@@ -178,7 +178,7 @@ class PoaiVM(PragueVM):
         # Byzantium's rule (bloom OR-ed in, cumulative gas used), run for every transaction:
         # the new header shares the other fields instead of deep-copying them.
         return replace_fields(old_header, bloom=old_header.bloom | int(receipt.bloom),
-                       gas_used=receipt.gas_used)
+                              gas_used=receipt.gas_used)
 
     def increment_blob_gas_used(
         self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
