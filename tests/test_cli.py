@@ -58,13 +58,25 @@ def test_init_and_datadir_of_another_chain(tmp_path: Path) -> None:
 
 
 def test_port_in_use(tmp_path: Path) -> None:
-    pytest.importorskip("poai.node", reason="poai.node (chain engineer) not written yet")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
         res = run("node", "--datadir", str(tmp_path / "dd"), "--rpc-port", str(port))
     assert res.returncode == 2 and "cannot listen" in res.stderr, res.stderr
+
+
+def test_untested_library_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import poai.compat
+
+    monkeypatch.setitem(poai.compat.TESTED_VERSIONS, "libp2p", "0.0.1")
+    monkeypatch.delenv(poai.compat.ALLOW_UNTESTED_ENV, raising=False)
+    assert cli.main(["node", "--datadir", str(tmp_path / "dd")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("poai: error: untested library versions: libp2p 0.8.1 (tested: 0.0.1)")
+    assert err.count("\n") == 1 and poai.compat.ALLOW_UNTESTED_ENV in err
+    assert not (tmp_path / "dd").exists()  # refused before touching the data dir
 
 
 def test_accounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -157,12 +157,14 @@ def banner(config: Any, url: str, dev: bool, mining: bool, coinbase: bytes) -> s
 
 
 def cmd_node(args: argparse.Namespace) -> int:
+    from poai.compat import UntestedLibrary, check_versions
+    try:
+        check_versions()
+    except UntestedLibrary as exc:
+        raise CliError(str(exc)) from exc
     datadir = Path(args.datadir)
     config = open_datadir(datadir, args.genesis)
-    try:
-        from poai.node import Node
-    except ImportError as exc:
-        raise CliError(f"the node service is not available: {exc}") from exc
+    from poai.node import Node
     coinbase = args.coinbase
     if coinbase is None:
         from poai.chain.devaccounts import DEV_MNEMONIC, dev_accounts
@@ -368,12 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_status)
 
-    try:
-        from poai.model.commands import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub)
+    from poai.model.commands import add_commands
+    add_commands(sub)
     return parser
 
 

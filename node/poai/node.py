@@ -25,14 +25,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
-from eth.db.chain import ChainDB
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_typing import Address
 from eth_utils import ValidationError
-from trie.hexary import HexaryTrie
 
 from poai.chain.builder import BlockDraft, BlockTemplate
-from poai.chain.chain import PoaiChain, chain_class_for, create_genesis, genesis_hash
+from poai.chain.chain import (
+    PoaiChain,
+    chain_class_for,
+    create_genesis,
+    genesis_hash,
+    install_library_patches,
+)
 from poai.chain.config import ChainConfig, load_genesis_config
 from poai.chain.epochs import register_state_source, unregister_state_source
 from poai.chain.forkchoice import reorg_diff
@@ -44,6 +48,7 @@ from poai.chain.governed import (
     SeedStateUnavailable,
     config_contracts,
 )
+from poai.compat.pyevm import cache_sender, cached_sender, clear_caches
 from poai.db.buffer import WriteBuffer
 from poai.db.leveldb import DatabaseError, LevelDB
 from poai.model.store import BlobStore
@@ -220,6 +225,7 @@ class Node:
         return self._chain
 
     def start(self) -> None:
+        install_library_patches()
         with self.lock:
             self._open_db()
             if self.epoch_assets is not None:
@@ -270,9 +276,7 @@ class Node:
             self._head = None
             self._buffer = None
             # py-evm's lru_caches on ChainDB methods keep databases alive until exit.
-            ChainDB._get_block_transactions.cache_clear()
-            ChainDB._get_block_withdrawals.cache_clear()
-            HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
+            clear_caches()
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -708,9 +712,9 @@ def _recover_senders(block: BlockAPI) -> None:
     from poai.txpool.pool import recover_sender
 
     for tx in block.transactions:
-        if "sender" not in tx.__dict__:
+        if cached_sender(tx) is None:
             try:
-                tx.__dict__["sender"] = recover_sender(tx)
+                cache_sender(tx, recover_sender(tx))
             except Exception:  # noqa: BLE001, S112 - py-evm's own check reports it
                 continue
 

@@ -23,25 +23,45 @@ LOGS = [
 ]
 
 
+def py_evm_bytes(type_id: int, status: bytes, gas_used: int, logs: list[Log]) -> bytes:
+    """py-evm's own encoding of a typed receipt (EIP-2718: type || rlp(receipt)), from a fresh
+    Receipt through rlp's generic encoder and py-evm's PragueTypedReceipt."""
+    inner = Receipt(state_root=status, gas_used=gas_used, logs=logs)
+    encoded = PragueTypedReceipt(type_id, inner).encode()
+    assert encoded == bytes([type_id]) + rlp.encode(
+        Receipt(state_root=status, gas_used=gas_used, logs=logs), cache=False)
+    return encoded
+
+
 @pytest.mark.parametrize("logs", LOGS)
 @pytest.mark.parametrize("type_id", [1, 2, 3, 4])
 def test_typed_receipt_encoding_equals_py_evm(logs: list[Log], type_id: int) -> None:
-    def inner() -> Receipt:
-        return Receipt(state_root=b"\x01", gas_used=123_456, logs=logs)
+    expected = py_evm_bytes(type_id, b"\x01", 123_456, logs)
+    ours = PoaiTypedReceipt(type_id, Receipt(state_root=b"\x01", gas_used=123_456, logs=logs))
+    assert ours.encode() == expected
+    assert ours.encode() == expected  # again, from the body cached by the first call
+    decoded = PoaiReceiptBuilder.decode(expected)
+    assert type(decoded) is PoaiTypedReceipt and decoded.encode() == expected
+    assert PragueReceiptBuilder.decode(ours.encode()) == PragueReceiptBuilder.decode(expected)
 
-    ours, theirs = PoaiTypedReceipt(type_id, inner()), PragueTypedReceipt(type_id, inner())
-    assert ours.encode() == theirs.encode()
-    assert ours.encode() == ours.encode()  # the cached body
-    decoded = PoaiReceiptBuilder.decode(theirs.encode())
-    assert type(decoded) is PoaiTypedReceipt and decoded.encode() == theirs.encode()
-    assert PragueReceiptBuilder.decode(ours.encode()) == theirs
+
+@pytest.mark.parametrize("status", [b"", b"\x01"])
+def test_receipt_body_cached_by_rlp_is_py_evm_bytes(status: bytes) -> None:
+    """A body rlp.encode has cached (py-evm encodes receipts for the receipt trie) is reused
+    as is, and equals an uncached encoding."""
+    receipt = Receipt(state_root=status, gas_used=7, logs=LOGS[2])
+    cached = rlp.encode(receipt, cache=True)
+    assert encode_receipt_body(receipt) is cached
+    assert cached == rlp.encode(Receipt(state_root=status, gas_used=7, logs=LOGS[2]),
+                                cache=False)
 
 
 def test_legacy_receipt_body_and_failure_status() -> None:
     for status in (b"", b"\x01"):
         receipt = Receipt(state_root=status, gas_used=0, logs=LOGS[2])
-        expected = rlp.encode(Receipt(state_root=status, gas_used=0, logs=LOGS[2]))
+        expected = rlp.encode(Receipt(state_root=status, gas_used=0, logs=LOGS[2]), cache=False)
         assert encode_receipt_body(receipt) == expected
+        assert encode_receipt_body(receipt) == expected  # cached on the receipt now
 
 
 def test_transactions_make_poai_receipts() -> None:
@@ -53,7 +73,8 @@ def test_transactions_make_poai_receipts() -> None:
         to=b"\x01" * 20, value=0, data=b"", access_list=[],
     ).as_signed_transaction(keys.PrivateKey(b"\x01" * 32)).encode())
     receipt = tx.make_receipt(b"\x01", 21_000, ())
-    assert type(receipt) is PoaiTypedReceipt and receipt.encode()[0] == 2
+    assert type(receipt) is PoaiTypedReceipt
+    assert receipt.encode() == py_evm_bytes(2, b"\x01", 21_000, [])
 
 
 @pytest.mark.parametrize("logs", LOGS)

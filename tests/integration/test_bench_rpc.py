@@ -13,7 +13,6 @@ from nodeproc import BIN, ROOT, run_tool
 @pytest.mark.slow
 @pytest.mark.integration
 def test_rpc_throughput_quick() -> None:
-    pytest.importorskip("poai.node", reason="poai.node is not available")
     if not (BIN / "anvil").exists() and shutil.which("anvil") is None:
         pytest.skip("anvil is not installed")
     out = run_tool([sys.executable, str(ROOT / "bench" / "rpc_throughput.py"), "--quick"],

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from poai.compat.transformers import attn_implementation, experts_implementation
 from poai.model.config import (
     CONSENSUS_THREADS,
     GENESIS_SPEC,
@@ -17,11 +18,11 @@ from poai.model.config import (
 
 def test_build_model_pins_eager_kernels(tiny_spec: ModelSpec) -> None:
     model = build_model(tiny_spec)
-    assert model.config._attn_implementation == "eager"
-    assert model.config._experts_implementation == "eager"
+    assert attn_implementation(model.config) == "eager"
+    assert experts_implementation(model.config) == "eager"
     for layer in model.model.layers:
-        assert layer.mlp.experts.config._experts_implementation == "eager"
-        assert layer.self_attn.config._attn_implementation == "eager"
+        assert experts_implementation(layer.mlp.experts.config) == "eager"
+        assert attn_implementation(layer.self_attn.config) == "eager"
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
@@ -40,8 +41,8 @@ def test_consensus_mode_sets_and_checks_everything(tiny_spec: ModelSpec) -> None
     assert not model.training
     assert not any(p.requires_grad for p in model.parameters())
     assert all(t.dtype == torch.float32 for t in model.state_dict().values())
-    assert model.config._attn_implementation == "eager"
-    assert model.config._experts_implementation == "eager"
+    assert attn_implementation(model.config) == "eager"
+    assert experts_implementation(model.config) == "eager"
 
 
 def test_float64_model_is_not_consensus(tiny_spec: ModelSpec) -> None:

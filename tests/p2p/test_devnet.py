@@ -13,7 +13,7 @@ import poai
 import pytest
 from p2p_helpers import wait_for
 from poai.chain.devaccounts import dev_accounts
-from poai.p2p.devnet import plan_devnet, start_devnet
+from poai.p2p.devnet import miner_coinbase, node_command, plan_devnet, start_devnet
 
 ASSETS = Path(poai.__file__).parent / "assets"
 
@@ -62,6 +62,14 @@ def easy_genesis(tmp: Path) -> Path:
 def test_plan_gives_each_node_its_dir_ports_and_earlier_peers(tmp_path: Path) -> None:
     net = plan_devnet(3, 2, tmp_path, 18545, 40303)
     assert [n.mining for n in net.nodes] == [True, True, False]
+    commands = [node_command(net, n, ["--dev"]) for n in net.nodes]
+    coinbases = [c[c.index("--coinbase") + 1] for c in commands[:2]]
+    assert coinbases == ["0x" + a.address.hex() for a in dev_accounts(count=2)]
+    assert "--coinbase" not in commands[2]  # not mining
+    assert node_command(net, net.nodes[0], ["--coinbase=0x" + "11" * 20]).count(
+        "--coinbase=0x" + "11" * 20) == 1
+    assert not any(a == "--coinbase" for a in node_command(net, net.nodes[0],
+                                                          ["--coinbase=0x" + "11" * 20]))
     assert len({n.peer_id for n in net.nodes}) == 3
     assert plan_devnet(3, 2, tmp_path, 18545, 40303).nodes[2].peer_id == net.nodes[2].peer_id
     with pytest.raises(ValueError):
@@ -108,9 +116,19 @@ def test_three_node_devnet_agrees_and_mines_a_tx_sent_to_the_third(tmp_path: Pat
 
         wait_for(lambda: receipt() is not None, timeout=300, what="tx mined")
         block = rpc(urls[2], "eth_getBlockByHash", receipt()["blockHash"], False)
-        miner = block["miner"].lower()
-        assert int(rpc(urls[2], "net_peerCount"), 16) >= 0
-        assert miner == "0x" + dev_accounts()[0].address.hex()  # mined by a mining node
+        coinbases = ["0x" + miner_coinbase(i).hex() for i in range(2)]
+        assert block["miner"].lower() in coinbases  # mined by a mining node
+        for url in urls:
+            assert int(rpc(url, "net_peerCount"), 16) > 0
+
+        def own_blocks(i: int) -> list[Any]:
+            """Canonical blocks that mining node i sealed (it reports its attempts on those)."""
+            seals = rpc(urls[i], "poai_lastSeals", "0x40")
+            return [s for s in seals if "attempts" in s]
+
+        for i in range(2):
+            wait_for(lambda i=i: own_blocks(i), timeout=300, what=f"a block by miner {i}")
+            assert {s["miner"].lower() for s in own_blocks(i)} == {coinbases[i]}
         assert all(n.process is not None and n.process.poll() is None for n in net.nodes)
     finally:
         net.stop()

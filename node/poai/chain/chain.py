@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from eth._utils.rlp import validate_imported_block_unchanged
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, StateAPI
 from eth.chains.base import Chain
 from eth.constants import ZERO_ADDRESS, ZERO_HASH32
@@ -27,14 +26,24 @@ from poai.chain.config import ChainConfig
 from poai.chain.epochs import EpochAssetSource, EpochQuizContexts
 from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable, config_contracts
 from poai.chain.vm import ZERO_NONCE, PoaiVM
+from poai.compat import check_versions
+from poai.compat import pyevm as compat_pyevm
+from poai.compat.pyevm import validate_imported_block_unchanged
 from poai.consensus.engine import QuizConsensusContext
+
+
+def install_library_patches(allow_untested: bool | None = None) -> None:
+    """Call once at node start (the CLI, `Node.start`, benchmarks, the test session), before
+    building or importing blocks: refuse library versions this node was not tested with
+    (poai.compat.check_versions), then make py-evm's block building, import and persistence
+    build ordered tries in one pass (same roots as py-trie, see poai.chain.ordered_trie):
+    about 40% of a block of transfers otherwise."""
+    check_versions(allow_untested)
+    compat_pyevm.install(ordered_trie.make_trie_root_and_nodes)
+
 
 # EIP-4788 and EIP-2935 system contracts, deployed at genesis as on mainnet (nonce 1), so the
 # block pre-processing system calls run and contracts can read beacon roots / old block hashes.
-# Block building/import/persistence in this process build ordered tries in one pass (same roots
-# as py-trie, see poai.chain.ordered_trie): about 40% of a block of transfers otherwise.
-ordered_trie.install()
-
 SYSTEM_CONTRACTS: dict[bytes, bytes] = {
     bytes(BEACON_ROOTS_ADDRESS): BEACON_ROOTS_CONTRACT_CODE,
     bytes(HISTORY_STORAGE_ADDRESS): HISTORY_STORAGE_CONTRACT_CODE,

@@ -6,8 +6,8 @@ an ordered trie are rlp(0..n-1), all known up front, so the trie can be built bo
 sorted keys, encoding each node exactly once.  The result (root and nodes) is the same Merkle
 Patricia trie; tests/chain/test_ordered_trie.py checks it against py-trie on random inputs.
 
-`install()` makes py-evm's block building, import and persistence use it (they import
-`make_trie_root_and_nodes` by name into eth.vm.base and eth.db.chain).
+poai.chain.chain.install_library_patches() makes py-evm's block building, import and
+persistence use it (through poai.compat.pyevm).
 """
 
 from __future__ import annotations
@@ -102,11 +102,3 @@ def make_trie_root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, b
     root, nodes = ordered_trie_root_and_nodes(tuple(item.encode() for item in items))
     return root, dict(nodes)
 
-
-def install() -> None:
-    """Route py-evm's ordered-trie construction through this module."""
-    import eth.db.chain
-    import eth.vm.base
-
-    eth.vm.base.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[attr-defined,assignment]
-    eth.db.chain.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[attr-defined,assignment]

@@ -28,6 +28,7 @@ from eth_utils.abi import (
 from eth_utils.crypto import keccak
 from lru import LRU
 
+from poai.compat.pyevm import clean_storage_root
 from poai.governance.contracts import DATASET_DAO, REGISTRY, load_genesis_contracts
 
 CALL_GAS = 30_000_000  # a view of ours needs well under 1M; the bound only stops a runaway call
@@ -127,12 +128,10 @@ def storage_fingerprint(state: StateAPI, address: bytes) -> tuple[bytes, bytes] 
 
     None when `state` holds unsaved storage changes of that account (its recorded storage
     root would then be stale) or is not py-evm's account-backed state."""
-    db = getattr(state, "_account_db", None)
-    dirty = getattr(db, "_dirty_accounts", None)
-    if db is None or dirty is None or address in dirty:
+    root = clean_storage_root(state, Address(address))
+    if root is None:
         return None
-    root = db._get_storage_root(Address(address))
-    return bytes(state.get_code_hash(Address(address))), bytes(root)
+    return bytes(state.get_code_hash(Address(address))), root
 
 
 # Snapshot records (shape, trunk, every slot's expert) by (registry fingerprint, snapshot id):

@@ -8,9 +8,10 @@ consensus model is always built and checked through :func:`consensus_mode`.
 
 How transformers 5.23 selects the experts kernel: ``@use_experts_implementation`` replaces
 ``MixtralExperts.forward`` with a dispatcher that reads ``config._experts_implementation`` on
-every call; ``PreTrainedModel.__init__`` resolves ``None`` to ``grouped_mm`` (falling back to
-``eager`` only if grouped_mm cannot dispatch). Passing ``experts_implementation="eager"`` to the
-config and re-asserting it with ``set_experts_implementation`` pins the loop.
+every call (checked here through poai.compat.transformers); ``PreTrainedModel.__init__``
+resolves ``None`` to ``grouped_mm`` (falling back to ``eager`` only if grouped_mm cannot
+dispatch). Passing ``experts_implementation="eager"`` to the config and re-asserting it with
+``set_experts_implementation`` pins the loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 from transformers import MixtralConfig, MixtralForCausalLM
 
+from poai.compat.transformers import attn_implementation, experts_implementation
 from poai.model.tokenizer import VOCAB_SIZE
 
 CONSENSUS_DTYPE = torch.float32
@@ -151,12 +153,12 @@ def consensus_mode(model: MixtralForCausalLM) -> MixtralForCausalLM:
 def check_consensus_mode(model: MixtralForCausalLM) -> None:
     """Raise :class:`ModelConfigError` unless ``model`` computes with the consensus settings."""
     problems: list[str] = []
-    if model.config._attn_implementation != CONSENSUS_ATTN:
-        problems.append(f"attention {model.config._attn_implementation!r}")
-    if model.config._experts_implementation != CONSENSUS_EXPERTS:
-        problems.append(f"experts {model.config._experts_implementation!r}")
+    if attn_implementation(model.config) != CONSENSUS_ATTN:
+        problems.append(f"attention {attn_implementation(model.config)!r}")
+    if experts_implementation(model.config) != CONSENSUS_EXPERTS:
+        problems.append(f"experts {experts_implementation(model.config)!r}")
     for layer in model.model.layers:
-        impl = layer.mlp.experts.config._experts_implementation
+        impl = experts_implementation(layer.mlp.experts.config)
         if impl != CONSENSUS_EXPERTS:
             problems.append(f"layer experts {impl!r}")
             break

@@ -3,7 +3,9 @@
 The first ``miners`` nodes mine (one quiz worker each); every node has the earlier nodes as
 static peers, so the network is connected whatever the start order. Node keys are created here
 before the processes start, so every peer address (``/ip4/127.0.0.1/tcp/<port>/p2p/<id>``) is
-known up front. Ports: RPC ``rpc_port + i``, P2P ``p2p_port + i``.
+known up front. Ports: RPC ``rpc_port + i``, P2P ``p2p_port + i``. Mining node ``i`` is paid at
+dev account ``i`` of the default dev mnemonic (unless the node arguments give ``--coinbase``), so
+each miner's blocks say which node sealed them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from poai.chain.devaccounts import dev_accounts
 from poai.p2p.host import load_or_create_node_key, peer_id_from_seed
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,14 @@ def node_command(net: Devnet, node: DevnetNode, node_args: list[str]) -> list[st
         cmd += ["--peer", other.multiaddr]
     if node.mining:
         cmd += ["--mine", "--miner-workers", "1"]
+        if not any(a == "--coinbase" or a.startswith("--coinbase=") for a in node_args):
+            cmd += ["--coinbase", "0x" + miner_coinbase(node.index).hex()]
     return cmd + list(node_args)
+
+
+def miner_coinbase(index: int) -> bytes:
+    """The coinbase of mining node `index`: dev account `index` of the default mnemonic."""
+    return dev_accounts(count=index + 1)[index].address
 
 
 def start_devnet(nodes: int = 3, miners: int = 2, base_dir: Path | None = None,

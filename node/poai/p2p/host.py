@@ -31,6 +31,7 @@ from typing import Any
 import multiaddr
 import trio
 
+from poai.compat import libp2p as compat_libp2p
 from poai.p2p import messages as m
 from poai.p2p.peers import Offence, PeerScores
 
@@ -38,24 +39,6 @@ log = logging.getLogger(__name__)
 
 NODEKEY_FILE = "nodekey"
 _QUEUE_SIZE = 4096
-
-
-def _tune_pubsub_queues() -> None:
-    """Raise py-libp2p's per-peer outbound queue and subscription buffer (32 each, drop on full)."""
-    import libp2p.pubsub.pubsub as ps
-    from libp2p.pubsub.rpc_queue import RpcQueue
-
-    if getattr(ps.RpcQueue, "_poai_tuned", False):
-        return
-
-    class _LargeRpcQueue(RpcQueue):
-        _poai_tuned = True
-
-        def __init__(self, max_size: int = _QUEUE_SIZE, **kw: Any) -> None:
-            super().__init__(max_size=max(max_size, _QUEUE_SIZE), **kw)
-
-    ps.RpcQueue = _LargeRpcQueue  # type: ignore[misc]
-    ps.SUBSCRIPTION_CHANNEL_SIZE = _QUEUE_SIZE  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- config
@@ -306,7 +289,7 @@ class P2PHost:
         from libp2p.security.noise.transport import Transport as NoiseTransport
         from libp2p.tools.anyio_service import background_trio_service
 
-        _tune_pubsub_queues()
+        compat_libp2p.install(_QUEUE_SIZE)  # queues of 32 drop silently on a burst
         self._token = trio.lowlevel.current_trio_token()
         self._stop = trio.Event()
         self._publish_send, publish_recv = trio.open_memory_channel[tuple[str, bytes]](

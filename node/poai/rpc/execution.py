@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from eth._utils.address import generate_contract_address
 from eth.abc import (
     BlockHeaderAPI,
     ChainAPI,
@@ -37,6 +36,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 from lru import LRU
 
+from poai.compat.pyevm import generate_contract_address
 from poai.rpc.errors import ExecutionReverted, InvalidParams, RpcError, ServerError
 from poai.rpc.hexutil import parse_address, parse_data, parse_hash, parse_qty
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import rlp
-from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH
 
+from poai.compat.pyevm import generate_contract_address
 from poai.rpc.hexutil import addr, data, qty
 from poai.txpool.pool import sender_of
 

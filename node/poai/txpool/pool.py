@@ -29,6 +29,7 @@ from eth_utils import ValidationError, keccak, to_checksum_address
 from lru import LRU
 
 from poai.chain.signing import signing_message
+from poai.compat.pyevm import cache_sender, cached_sender
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def verify_sender(tx: SignedTransactionAPI, tx_hash: bytes | None = None) -> byt
         tx_hash = tx.hash  # py-evm encodes the transaction again for every `.hash`
     sender = _senders.get(tx_hash)
     if sender is not None:
-        tx.__dict__.setdefault("sender", sender)  # the hash covers the signature
+        if cached_sender(tx) is None:  # the hash covers the signature
+            cache_sender(tx, sender)
         return sender  # type: ignore[no-any-return]
     try:
         # py-evm's check_signature_validity recovers the key a second time and verifies the
@@ -119,9 +121,8 @@ def verify_sender(tx: SignedTransactionAPI, tx_hash: bytes | None = None) -> byt
         sender = recover_sender(tx)
     except Exception as exc:  # ValidationError, BadSignature, coincurve's own types
         raise TxPoolError("invalid sender: invalid signature") from exc
-    # py-evm's `sender` is a cached_property: put the value where it looks, so building or
-    # importing the block does not recover it again.
-    tx.__dict__["sender"] = sender
+    # So that building or importing the block does not recover it again.
+    cache_sender(tx, sender)
     _senders[tx_hash] = sender
     return bytes(sender)
 

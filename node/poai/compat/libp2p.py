@@ -1,0 +1,44 @@
+"""py-libp2p: larger pubsub queues, process-wide.
+
+py-libp2p gives every peer an outbound RPC queue of 32 messages and every subscription a
+channel of 32, and drops silently when full: a burst of transactions or blocks on a devnet
+overflows both.  `install(size)` makes pubsub create bigger ones (both names are module
+globals that `libp2p.pubsub.pubsub` reads when it creates a queue or a channel).  The P2P
+host calls it when it starts; libp2p is imported then, not before (it is heavy and only a
+node with networking needs it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from poai.compat import Reliance
+
+RELIES_ON: tuple[Reliance, ...] = (
+    Reliance("libp2p.pubsub.rpc_queue:RpcQueue.__init__",
+             "(self, max_size=32, max_message_size=1048576)"),
+    Reliance("libp2p.pubsub.pubsub:RpcQueue"),
+    Reliance("libp2p.pubsub.pubsub:SUBSCRIPTION_CHANNEL_SIZE"),
+)
+
+
+def install(size: int) -> None:
+    """Pubsub's outbound queues and subscription channels hold at least `size` messages.
+    Idempotent: the first call's size stays."""
+    import libp2p.pubsub.pubsub as ps
+    from libp2p.pubsub.rpc_queue import RpcQueue
+
+    if getattr(ps.RpcQueue, "_poai_tuned", False):  # type: ignore[attr-defined]
+        return
+
+    class _LargeRpcQueue(RpcQueue):
+        _poai_tuned = True
+
+        def __init__(self, max_size: int = size, **kw: Any) -> None:
+            super().__init__(max_size=max(max_size, size), **kw)
+
+    ps.RpcQueue = _LargeRpcQueue  # type: ignore[attr-defined,assignment]
+    ps.SUBSCRIPTION_CHANNEL_SIZE = size
+
+
+__all__ = ["RELIES_ON", "install"]

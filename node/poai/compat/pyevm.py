@@ -1,0 +1,155 @@
+"""py-evm (with py-trie and rlp): the one rebinding PoAI makes, and its private names.
+
+- `install(make_trie_root_and_nodes)`: py-evm's block building, import and persistence build
+  their ordered tries (transactions, receipts, withdrawals) through the given drop-in
+  (poai.chain.ordered_trie: same roots, one pass).  py-evm imports the function by name into
+  `eth.vm.base` and `eth.db.chain`, so both names are rebound.
+- a transaction's recovered sender, kept where py-evm's `sender` cached_property looks;
+- the private utilities PoAI calls (`eth._utils`), the caches it clears, and the one read of
+  an account db's unsaved changes.
+
+`RELIES_ON` also lists the private hooks that PoAI's py-evm subclasses override or read
+(poai.chain.accounts, receipts, transactions, signing, immutable, vm): those classes are
+built on py-evm's extension points, and this list is what an upgrade must keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import eth.db.chain
+import eth.vm.base
+from eth._utils.address import generate_contract_address
+from eth._utils.rlp import validate_imported_block_unchanged
+from eth.abc import SignedTransactionAPI, StateAPI
+from eth.db.chain import ChainDB
+from eth_typing import Address
+from trie.hexary import HexaryTrie
+
+from poai.compat import Reliance
+
+TrieRootAndNodes = Callable[[Sequence[Any]], tuple[bytes, dict[bytes, bytes]]]
+
+RELIES_ON: tuple[Reliance, ...] = (
+    # rebound by install()
+    Reliance("eth.db.trie:make_trie_root_and_nodes", "(items)"),
+    Reliance("eth.vm.base:make_trie_root_and_nodes", "(items)"),
+    Reliance("eth.db.chain:make_trie_root_and_nodes", "(items)"),
+    # py-trie's own construction, which tests compare the drop-in against
+    Reliance("eth.db.trie:_make_trie_root_and_nodes", "(items)"),
+    # private utilities
+    Reliance("eth._utils.address:generate_contract_address", "(address, nonce)"),
+    Reliance("eth._utils.rlp:validate_imported_block_unchanged",
+             "(obj_a, obj_b, obj_a_name=None, obj_b_name=None)"),
+    # process-wide lru_caches holding databases (clear_caches)
+    Reliance("eth.db.chain:ChainDB._get_block_transactions",
+             "(self, transaction_root, transaction_decoder)"),
+    Reliance("eth.db.chain:ChainDB._get_block_withdrawals", "(self, withdrawals_root)"),
+    Reliance("trie.hexary:HexaryTrie._cached_create_node_to_db_mapping", "(self, node)"),
+    # a transaction's sender: a functools.cached_property stored in the instance __dict__
+    Reliance("eth.rlp.transactions:SignedTransactionMethods.sender", "(self)"),
+    # an account db's unsaved changes (clean_storage_root)
+    Reliance("eth.vm.state:BaseState._account_db", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._dirty_accounts", instance_attr=True),
+    # poai.chain.accounts: the account pipe on a StateTrie, whole-block trie updates
+    Reliance("eth.db.account:AccountDB._trie", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._batchtrie", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._trie_logger", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._trie_cache", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._journaltrie", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._journaldb", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._account_cache", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._account_stores", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._raw_store_db", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._get_account", "(self, address, from_journal=True)"),
+    Reliance("eth.db.account:AccountDB._set_account", "(self, address, account)"),
+    Reliance("eth.db.account:AccountDB._get_address_store", "(self, address)"),
+    Reliance("eth.db.account:AccountDB._set_storage_root", "(self, address, new_storage_root)"),
+    Reliance("eth.db.account:AccountDB._get_storage_root", "(self, address)"),
+    Reliance("eth.db.account:AccountDB._dirty_account_stores", "(self)"),
+    Reliance("eth.db.account:AccountDB._get_changed_roots", "(self)"),
+    Reliance("eth.db.account:AccountDB.make_state_root", "(self)"),
+    Reliance("eth.db.storage:StorageLookup._db", instance_attr=True),
+    Reliance("eth.db.storage:StorageLookup._trie_nodes_batch", instance_attr=True),
+    Reliance("eth.db.storage:StorageLookup._write_trie", instance_attr=True),
+    Reliance("eth.db.storage:StorageLookup._starting_root_hash", instance_attr=True),
+    Reliance("eth.db.storage:StorageLookup._initialize_to_root_hash", "(self, root_hash)"),
+    Reliance("eth.db.storage:StorageLookup._get_write_trie", "(self)"),
+    Reliance("eth.db.storage:StorageLookup._get_read_trie", "(self)"),
+    Reliance("eth.db.storage:StorageLookup._decode_key", "(self, key)"),
+    Reliance("eth.db.storage:StorageLookup._exists", "(self, key)"),
+    Reliance("eth.db.storage:StorageLookup.get_changed_root", "(self)"),
+    Reliance("eth.db.storage:StorageLookup.commit_to", "(self, db)"),
+    Reliance("eth.db.storage:StorageLookup.new_trie", "(self)"),
+    Reliance("eth.db.storage:StorageLookup.rollback_trie", "(self, trie_index)"),
+    Reliance("eth.db.storage:AccountStorageDB._storage_lookup", instance_attr=True),
+    Reliance("eth.db.storage:AccountStorageDB._storage_cache", instance_attr=True),
+    Reliance("eth.db.storage:AccountStorageDB._locked_changes", instance_attr=True),
+    Reliance("eth.db.storage:AccountStorageDB._journal_storage", instance_attr=True),
+    # poai.chain.transactions / receipts / signing: typed envelopes, encoded directly
+    Reliance("eth.vm.forks.berlin.transactions:TypedTransaction._type_byte", "(self)"),
+    Reliance("eth.vm.forks.berlin.transactions:TypedTransaction._inner", instance_attr=True),
+    Reliance("eth.vm.forks.berlin.receipts:TypedReceipt._type_byte", "(self)"),
+    Reliance("eth.vm.forks.berlin.receipts:TypedReceipt._inner", instance_attr=True),
+    # poai.chain.vm: the state class and the reward hook of a VM
+    Reliance("eth.vm.base:VM._state_class"),
+    Reliance("eth.vm.base:VM._assign_block_rewards", "(self, block)"),
+    # poai.chain.immutable / signing / receipts: rlp objects' field metadata and encoding cache
+    Reliance("eth.rlp.accounts:Account._meta"),
+    Reliance("rlp.sedes.serializable:Serializable._cached_rlp"),
+)
+
+
+def install(make_trie_root_and_nodes: TrieRootAndNodes) -> None:
+    """Route py-evm's ordered-trie construction (block building, import, persistence) through
+    `make_trie_root_and_nodes`, a drop-in for eth.db.trie's.  Idempotent."""
+    eth.vm.base.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[attr-defined,assignment]
+    eth.db.chain.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[attr-defined,assignment]
+
+
+def installed_trie_builder() -> Any:
+    """The function py-evm's block building uses now (to check `install`)."""
+    return eth.vm.base.make_trie_root_and_nodes  # type: ignore[attr-defined]
+
+
+# -- a transaction's sender ----------------------------------------------------------------
+# py-evm's `sender` is a functools.cached_property: a value in the instance __dict__ is what
+# it returns without recovering the key again (building or importing the block).
+
+def cached_sender(tx: SignedTransactionAPI) -> bytes | None:
+    """The sender recovered for `tx` so far, None before anyone asked."""
+    return tx.__dict__.get("sender")
+
+
+def cache_sender(tx: SignedTransactionAPI, sender: bytes) -> None:
+    """Record `sender` (recovered from `tx`'s own signature) as `tx.sender`."""
+    tx.__dict__["sender"] = sender
+
+
+# -- caches and state internals -------------------------------------------------------------
+
+def clear_caches() -> None:
+    """Empty py-evm's process-wide lru_caches on ChainDB and HexaryTrie methods: they hold
+    their databases (and so a closed node's LevelDB) alive until exit."""
+    ChainDB._get_block_transactions.cache_clear()
+    ChainDB._get_block_withdrawals.cache_clear()
+    HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
+
+
+def clean_storage_root(state: StateAPI, address: Address) -> bytes | None:
+    """The storage root recorded for `address` in `state`, or None when `state` holds unsaved
+    storage changes of that account (the recorded root is then stale) or is not py-evm's
+    account-backed state."""
+    db = getattr(state, "_account_db", None)
+    dirty = getattr(db, "_dirty_accounts", None)
+    if db is None or dirty is None or address in dirty:
+        return None
+    return bytes(db._get_storage_root(address))
+
+
+__all__ = [
+    "RELIES_ON", "cache_sender", "cached_sender", "clean_storage_root", "clear_caches",
+    "generate_contract_address", "install", "installed_trie_builder",
+    "validate_imported_block_unchanged",
+]
