@@ -10,8 +10,9 @@ lowered to 1 so the seal is one forward pass):
 - import: a second node imports the blocks from their RLP (sender recovery from signatures,
   header rules, seal verification, full re-execution, state root check, one write batch each).
 - writes (extra, beside the issue's transfer figures): the same for --writes calls of a
-  counter contract's `increment()` (an SLOAD, an SSTORE and an event each; tests/rpc/Counter.sol,
-  deployed in an untimed block after the transfers), in blocks of --per-block.
+  counter contract's `increment()` (an SLOAD, an SSTORE and an event each;
+  tests/support/Counter.sol, deployed in an untimed block after the transfers), in blocks of
+  --per-block.
 
 Wall-clock and CPU-time (this process) rates are both reported: on a machine shared with other
 work the wall-clock figures drop while the CPU-time ones hold.
@@ -61,8 +62,8 @@ def _counter_txs(chain_id: int, count: int, first_nonce: int) -> tuple[bytes, li
     from eth_utils import function_signature_to_4byte_selector, keccak
     from poai.chain.devaccounts import dev_accounts
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rpc"))
-    from contract import counter
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+    from support.contract import counter
 
     deployer = Account.from_key(dev_accounts()[0].private_key)
     deploy = deployer.sign_transaction({

@@ -28,15 +28,14 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "rpc"))
-# The node-process harness of the integration tests.
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import nodeproc as harness  # noqa: E402
+# The node-process harness and the counter contract of the tests (tests/support).
+sys.path.insert(0, str(ROOT / "tests"))
+from support import nodeproc as harness  # noqa: E402
 
 BIN, DEV_KEYS, NodeProcess = harness.BIN, harness.DEV_KEYS, harness.NodeProcess
 fast_genesis, free_port = harness.fast_genesis, harness.free_port
 
-from contract import counter  # noqa: E402
+from support.contract import counter  # noqa: E402
 
 IN_FLIGHT = 8
 EXTRA_FIGURES = ("eth_call_distinct_rps",)  # reported beside the four ratios

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "chain"))
-
-from poai.chain.config import ChainConfig  # noqa: E402
-from poai.chain.devaccounts import dev_accounts  # noqa: E402
-from poai.db.leveldb import LevelDB  # noqa: E402
-from poai.node import DatadirError, NewHead, NewPendingTx, Node, NodeEvent  # noqa: E402
-from poai.quiz.seal import verify_seal  # noqa: E402
-from poai_tiny import mine_on, signed_transfers, tiny_config  # noqa: E402
+from poai.chain.config import ChainConfig
+from poai.chain.devaccounts import dev_accounts
+from poai.db.leveldb import LevelDB
+from poai.node import DatadirError, NewHead, NewPendingTx, Node, NodeEvent
+from poai.quiz.seal import verify_seal
+from support.poai_tiny import mine_on, signed_transfers, tiny_config
 
 ACCTS = dev_accounts()
 
@@ -184,7 +180,7 @@ def test_devnet_node_reads_the_quiz_from_governance(tmp_path: Path) -> None:
     from poai.chain.epochs import EpochQuizContexts
     from poai.chain.governed import SeedStateUnavailable
     from poai.governance.contracts import load_genesis_contracts
-    from poai_tiny import seal_in_process
+    from support.poai_tiny import seal_in_process
 
     devnet = dataclasses.replace(load_genesis_config(), initial_difficulty=1)
     node = Node(tmp_path, devnet)
@@ -331,7 +327,7 @@ def test_a_peers_block_with_an_unrecoverable_signature_is_rejected(
     from poai.chain.builder import BlockTemplate
     from poai.chain.ordered_trie import make_trie_root_and_nodes
     from poai.consensus.seal_hash import seal_hash
-    from poai_tiny import seal_in_process
+    from support.poai_tiny import seal_in_process
 
     node = Node(tmp_path, config)
     node.start()

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from poai.chain.config import ChainConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from poai_tiny import tiny_config  # noqa: E402
+from support.poai_tiny import tiny_config
 
 
 @pytest.fixture(scope="session")

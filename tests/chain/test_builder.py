@@ -11,7 +11,7 @@ from poai.chain.builder import build_block
 from poai.chain.chain import PoaiChain, create_genesis
 from poai.chain.config import ChainConfig
 from poai.chain.devaccounts import dev_accounts
-from poai_tiny import seal_in_process, signed_transfers
+from support.poai_tiny import seal_in_process, signed_transfers
 
 ACCTS = dev_accounts()
 

@@ -14,7 +14,7 @@ from poai.chain.chain import PoaiChain, create_genesis
 from poai.chain.config import ChainConfig
 from poai.chain.devaccounts import dev_accounts
 from poai.chain.forkchoice import reorg_diff
-from poai_tiny import mine_on, seal_in_process, signed_transfers
+from support.poai_tiny import mine_on, seal_in_process, signed_transfers
 
 ACCTS = dev_accounts()
 

@@ -14,7 +14,7 @@ from poai.chain.chain import PoaiChain, chain_class_for, create_genesis
 from poai.chain.config import ChainConfig
 from poai.chain.devaccounts import dev_accounts
 from poai.chain.vm import PoaiState, PoaiVM
-from poai_tiny import mine_on, signed_transfers
+from support.poai_tiny import mine_on, signed_transfers
 
 ACCTS = dev_accounts(count=2)
 

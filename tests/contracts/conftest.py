@@ -1,10 +1,2 @@
-"""Imports for the Python-side contract tests: migrations/ and bindings/python/ are script dirs."""
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-for sub in ("migrations", "bindings/python", "scripts", "tests/integration"):
-    path = str(ROOT / sub)
-    if path not in sys.path:
-        sys.path.insert(0, path)
+"""The Python-side contract tests import migrations/, bindings/python/ and scripts/ modules:
+those directories are on pytest's `pythonpath` (pyproject.toml), as is tests/ for `support`."""

@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import build_genesis_contracts as bgc  # noqa: E402  (scripts/, on sys.path via conftest)
-import poai_bindings as B  # noqa: E402
+import build_genesis_contracts as bgc  # scripts/, on pytest's pythonpath
+import poai_bindings as B
 import pytest
-from eth_account import Account  # noqa: E402
-from nodeproc import NodeProcess  # (tests/integration, on sys.path via conftest)
-from web3 import Web3  # noqa: E402
+from eth_account import Account
+from support.nodeproc import NodeProcess
+from web3 import Web3
 
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 EPOCH_BLOCKS = 8

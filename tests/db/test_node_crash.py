@@ -25,7 +25,7 @@ from poai.chain.config import dump_genesis_config
 from poai.consensus.seal_hash import seal_hash
 from poai.node import Node
 from poai.quiz.seal import verify_seal
-from poai_tiny import tiny_config
+from support.poai_tiny import tiny_config
 
 MINED = re.compile(r"mined block #(\d+) 0x([0-9a-f]{64})")
 COINBASE = bytes.fromhex("c0ffee" + "00" * 17)

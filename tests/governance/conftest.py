@@ -10,27 +10,20 @@ The chain is only the test bench for contract state; the reader under test reads
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import poai_bindings as B
 import pytest
 from eth.abc import StateAPI
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
+from poai.governance.contracts import GenesisContracts, load_genesis_contracts
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
-
-ROOT = Path(__file__).resolve().parents[2]
-for sub in ("scripts", "bindings/python"):
-    if str(ROOT / sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / sub))
-
-import poai_bindings as B  # noqa: E402
-from poai.governance.contracts import GenesisContracts, load_genesis_contracts  # noqa: E402
 
 # Hardhat/anvil dev account 0: a public test key.
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

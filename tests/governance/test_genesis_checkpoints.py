@@ -5,14 +5,12 @@ quorum(t) is the configured fraction from block 0 on (migrations/genesis.py)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "migrations"))
 import genesis  # noqa: E402  (migrations/genesis.py, a script directory)
 
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nodeproc import NodeProcess, fast_genesis  # noqa: E402
+from support.nodeproc import NodeProcess, fast_genesis
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import shutil
 import sys
 
 import pytest
-from nodeproc import BIN, ROOT, run_tool
+from support.nodeproc import BIN, ROOT, run_tool
 
 
 @pytest.mark.slow

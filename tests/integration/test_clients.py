@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from contract import counter
 from eth_account import Account
-from nodeproc import BIN, DEV_KEYS, ROOT, NodeProcess, run_tool
+from support.contract import counter
+from support.nodeproc import BIN, DEV_KEYS, ROOT, NodeProcess, run_tool
 from web3 import Web3
 
 pytestmark = pytest.mark.integration

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # p2p_helpers, p2p_chainmaker
-from p2p_helpers import CHAIN_STATUS, HostFactory, stop_node
 from poai.p2p import messages as m
 from poai.p2p.host import HostConfig, P2PHost
+from support.p2p_helpers import CHAIN_STATUS, HostFactory, stop_node
 
 
 @pytest.fixture
@@ -40,7 +37,7 @@ def make_host(tmp_path: Path) -> Iterator[HostFactory]:
 @pytest.fixture(scope="session")
 def tiny_chain_config(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The tiny real quiz chain of tests/chain (a 1-layer model, difficulty 1, 4-block epochs)."""
-    from p2p_chainmaker import tiny_config
+    from support.p2p_chainmaker import tiny_config
 
     return tiny_config(tmp_path_factory.mktemp("p2p-tiny"))
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from p2p_helpers import HostFactory, connect, wait_for
 from poai.model.genesis import genesis_manifest_hash, genesis_store
 from poai.p2p import messages as m
 from poai.p2p.host import NotFound, P2PHost
 from poai.p2p.peers import Offence
+from support.p2p_helpers import HostFactory, connect, wait_for
 
 NodeFactory = Callable[..., tuple[Any, Any]]
 FETCH_TIMEOUT = 5.0  # per peer; every fetch below must end well inside it

@@ -11,9 +11,9 @@ from typing import Any
 
 import poai
 import pytest
-from p2p_helpers import wait_for
 from poai.chain.devaccounts import dev_accounts
 from poai.p2p.devnet import miner_coinbase, node_command, plan_devnet, start_devnet
+from support.p2p_helpers import wait_for
 
 ASSETS = Path(poai.__file__).parent / "assets"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from p2p_helpers import CHAIN_STATUS, HostFactory, connect, wait_for
 from poai.p2p import messages as m
 from poai.p2p.host import (
     ACCEPT,
@@ -21,6 +20,7 @@ from poai.p2p.host import (
     peer_id_from_seed,
 )
 from poai.p2p.peers import Offence
+from support.p2p_helpers import CHAIN_STATUS, HostFactory, connect, wait_for
 
 TOPIC = "/poai/7/test/1"
 CHAIN = [i.to_bytes(2, "big") * 20 for i in range(300)]  # stands in for encoded blocks 0..299

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 import rlp
 from eth_utils import keccak
-from p2p_chainmaker import make_template, seal_template, signed_transfers
-from p2p_helpers import RpcWatch, wait_for
 from poai.chain.builder import BlockTemplate
 from poai.chain.devaccounts import dev_accounts
 from poai.consensus.seal_hash import seal_hash
@@ -21,6 +19,8 @@ from poai.p2p import messages as m
 from poai.p2p.host import ACCEPT, HostConfig, P2PHost
 from poai.p2p.peers import Offence
 from poai.p2p.service import DUPLICATE_ALLOWANCE
+from support.p2p_chainmaker import make_template, seal_template, signed_transfers
+from support.p2p_helpers import RpcWatch, wait_for
 
 NodeFactory = Callable[..., tuple[Any, Any]]
 

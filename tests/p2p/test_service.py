@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from p2p_chainmaker import extend, signed_transfers
-from p2p_helpers import wait_for
 from poai.chain.devaccounts import dev_accounts
+from support.p2p_chainmaker import extend, signed_transfers
+from support.p2p_helpers import wait_for
 
 QUICK = os.environ.get("CI") == "true"
 NodeFactory = Callable[..., tuple[Any, Any]]

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from p2p_chainmaker import extend, signed_transfers
-from p2p_helpers import stop_node, wait_for
 from poai.chain.devaccounts import dev_accounts
+from support.p2p_chainmaker import extend, signed_transfers
+from support.p2p_helpers import stop_node, wait_for
 
 QUICK = os.environ.get("CI") == "true"
 NodeFactory = Callable[..., tuple[Any, Any]]
@@ -100,12 +100,9 @@ def _governed_config(tmp: Path) -> Any:
     """The devnet (governance contracts in genesis) at difficulty 1 with 8-block epochs, its
     contracts asset rebuilt for that epoch length."""
     import json
-    import sys
 
-    from poai.chain.config import DEFAULT_CONFIG, parse_genesis_config
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     import build_genesis_contracts as bgc
+    from poai.chain.config import DEFAULT_CONFIG, parse_genesis_config
 
     asset = tmp / "genesis_contracts.json"
     asset.write_text(bgc.render(bgc.build(overrides={"epoch_blocks": 8})))
@@ -173,8 +170,8 @@ def _serve_chain_with_a_forged_seal(node: Any, good_before: int, after: int) -> 
     two grid steps off its model's (a forged seal), then `after` honest blocks on top of it.
     Written the way a hostile node would serve it: the forged block is stored without its
     seal being checked.  Returns the forged block's number."""
-    from p2p_chainmaker import make_template, seal_template, with_mix
     from poai.quiz.reduce import unpack_q
+    from support.p2p_chainmaker import make_template, seal_template, with_mix
 
     extend(node, good_before)
     good = seal_template(node, make_template(node))

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 # solc-wrapper.js runs on the Node of node_modules/.bin (tests may run outside `make test`).
 os.environ["PATH"] = (str(Path(__file__).resolve().parents[2] / "node_modules" / ".bin")
                       + os.pathsep + os.environ.get("PATH", ""))
 
-from devnode import DevNode  # noqa: E402
-from rpcclient import Rpc, ServerThread  # noqa: E402
+from support.devnode import DevNode
+from support.rpcclient import Rpc, ServerThread
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from devnode import ACCOUNTS, DevNode, sign
 from eth_utils import function_signature_to_4byte_selector
-from rpcclient import Rpc, ServerThread
-from test_eth import deploy
+from support.devnode import ACCOUNTS, DevNode, sign
+from support.rpcclient import Rpc, ServerThread, deploy
 
 A0, A1 = ACCOUNTS[0].address, ACCOUNTS[1].address
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from contract import counter
-from devnode import ACCOUNTS, DevNode, sign
 from eth_utils import function_signature_to_4byte_selector, keccak
-from rpcclient import Rpc, RpcFailure
+from support.devnode import ACCOUNTS, DevNode, sign
+from support.rpcclient import Rpc, RpcFailure, deploy
 
 GWEI = 10**9
 A0 = ACCOUNTS[0].address
@@ -14,15 +13,6 @@ A0 = ACCOUNTS[0].address
 
 def sel(sig: str) -> str:
     return "0x" + function_signature_to_4byte_selector(sig).hex()
-
-
-def deploy(rpc: Rpc, node: DevNode, nonce: int = 0) -> tuple[str, dict]:
-    raw = sign(0, nonce=nonce, to=None, data=counter()["bytecode"], gas=500_000)
-    tx_hash = rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
-    node.mine_block()
-    receipt = rpc.call("eth_getTransactionReceipt", tx_hash)
-    assert receipt["status"] == "0x1"
-    return receipt["contractAddress"], receipt
 
 
 def test_transfer_lifecycle(rpc: Rpc, node: DevNode) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract import counter
-from devnode import ACCOUNTS, DevNode
-from eth._utils.address import generate_contract_address
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import function_signature_to_4byte_selector
+from poai.compat.pyevm import generate_contract_address
 from poai.rpc import execution
 from poai.rpc.execution import CallRequest
-from rpcclient import Rpc
-from test_eth import deploy
+from support.contract import counter
+from support.devnode import ACCOUNTS, DevNode
+from support.rpcclient import Rpc, deploy
 
 A0 = ACCOUNTS[0].address
 

@@ -6,10 +6,10 @@ import asyncio
 import json
 
 import aiohttp
-from contract import counter
-from devnode import ACCOUNTS, DevNode, sign
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
-from rpcclient import Rpc, ServerThread
+from support.contract import counter
+from support.devnode import ACCOUNTS, DevNode, sign
+from support.rpcclient import Rpc, ServerThread
 
 TOPIC = "0x" + keccak(text="Incremented(address,uint256)").hex()
 INC = "0x" + function_signature_to_4byte_selector("increment()").hex()
@@ -67,7 +67,7 @@ def test_websocket_rpc_and_subscriptions(server: ServerThread, node: DevNode) ->
             await loop.run_in_executor(None, node.submit_raw_transaction, raw)
             await loop.run_in_executor(None, node.mine_block)
             deploy_receipt = node.chain.get_canonical_block_by_number(1).transactions[0]
-            from eth._utils.address import generate_contract_address
+            from poai.compat.pyevm import generate_contract_address
             address = generate_contract_address(deploy_receipt.sender, 0)
             raw = sign(1, nonce=1, to=to_checksum_address(address), data=INC, gas=100_000)
             await loop.run_in_executor(None, node.submit_raw_transaction, raw)

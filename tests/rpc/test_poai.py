@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from devnode import DevNode
 from eth_utils import is_checksum_address, to_checksum_address
 from poai.governance.contracts import load_genesis_contracts
-from rpcclient import Rpc
+from support.devnode import DevNode
+from support.rpcclient import Rpc
 
 
 def test_contracts_are_empty_without_governance(rpc: Rpc) -> None:

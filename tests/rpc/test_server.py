@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from devnode import DevNode
-from rpcclient import Rpc, ServerThread
+from support.devnode import DevNode
+from support.rpcclient import Rpc, ServerThread
 
 
 def test_single_and_batch(rpc: Rpc) -> None:

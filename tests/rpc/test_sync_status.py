@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from devnode import DevNode
 from poai.p2p.host import HostConfig
 from poai.p2p.service import P2PService
 from poai.rpc.eth import sync_result
-from rpcclient import Rpc
+from support.devnode import DevNode
+from support.rpcclient import Rpc
 
 
 def test_without_networking_no_peers_and_not_syncing(rpc: Rpc) -> None:

@@ -1,18 +1,13 @@
-"""TxPool against a real py-evm Prague chain (tests/rpc/devnode.py) with real signed txs."""
+"""TxPool against a real py-evm Prague chain (tests/support/devnode.py) with real signed txs."""
 
 from __future__ import annotations
 
 import re
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from eth_account import Account
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "rpc"))
-from devnode import ACCOUNTS, CHAIN_ID, FUNDS, DevNode, sign  # noqa: E402
-from poai.txpool.pool import (  # noqa: E402
+from poai.txpool.pool import (
     PoolLimits,
     TxPool,
     TxPoolError,
@@ -21,6 +16,7 @@ from poai.txpool.pool import (  # noqa: E402
     verify_raw,
     verify_sender,
 )
+from support.devnode import ACCOUNTS, CHAIN_ID, FUNDS, DevNode, sign
 
 GWEI = 10**9
 

@@ -8,9 +8,11 @@
 - the private utilities PoAI calls (`eth._utils`), the caches it clears, and the one read of
   an account db's unsaved changes.
 
-`RELIES_ON` also lists the private hooks that PoAI's py-evm subclasses override or read
-(poai.chain.accounts, receipts, transactions, signing, immutable, vm): those classes are
-built on py-evm's extension points, and this list is what an upgrade must keep.
+`RELIES_ON` also lists the private hooks that PoAI's other py-evm subclasses override or read
+(poai.chain.receipts, transactions, signing, immutable, vm, computation; the account db's are
+in poai.compat.pyevm_state): those classes plug into py-evm's extension points (the
+transaction and receipt builders, `computation_class`) but override or read private hooks,
+and this list is what an upgrade must keep.
 """
 
 from __future__ import annotations
@@ -52,41 +54,6 @@ RELIES_ON: tuple[Reliance, ...] = (
     # an account db's unsaved changes (clean_storage_root)
     Reliance("eth.vm.state:BaseState._account_db", instance_attr=True),
     Reliance("eth.db.account:AccountDB._dirty_accounts", instance_attr=True),
-    # poai.chain.accounts: the account pipe on a StateTrie, whole-block trie updates
-    Reliance("eth.db.account:AccountDB._trie", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._batchtrie", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._trie_logger", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._trie_cache", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._journaltrie", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._journaldb", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._account_cache", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._account_stores", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._raw_store_db", instance_attr=True),
-    Reliance("eth.db.account:AccountDB._get_account", "(self, address, from_journal=True)"),
-    Reliance("eth.db.account:AccountDB._set_account", "(self, address, account)"),
-    Reliance("eth.db.account:AccountDB._get_address_store", "(self, address)"),
-    Reliance("eth.db.account:AccountDB._set_storage_root", "(self, address, new_storage_root)"),
-    Reliance("eth.db.account:AccountDB._get_storage_root", "(self, address)"),
-    Reliance("eth.db.account:AccountDB._dirty_account_stores", "(self)"),
-    Reliance("eth.db.account:AccountDB._get_changed_roots", "(self)"),
-    Reliance("eth.db.account:AccountDB.make_state_root", "(self)"),
-    Reliance("eth.db.storage:StorageLookup._db", instance_attr=True),
-    Reliance("eth.db.storage:StorageLookup._trie_nodes_batch", instance_attr=True),
-    Reliance("eth.db.storage:StorageLookup._write_trie", instance_attr=True),
-    Reliance("eth.db.storage:StorageLookup._starting_root_hash", instance_attr=True),
-    Reliance("eth.db.storage:StorageLookup._initialize_to_root_hash", "(self, root_hash)"),
-    Reliance("eth.db.storage:StorageLookup._get_write_trie", "(self)"),
-    Reliance("eth.db.storage:StorageLookup._get_read_trie", "(self)"),
-    Reliance("eth.db.storage:StorageLookup._decode_key", "(self, key)"),
-    Reliance("eth.db.storage:StorageLookup._exists", "(self, key)"),
-    Reliance("eth.db.storage:StorageLookup.get_changed_root", "(self)"),
-    Reliance("eth.db.storage:StorageLookup.commit_to", "(self, db)"),
-    Reliance("eth.db.storage:StorageLookup.new_trie", "(self)"),
-    Reliance("eth.db.storage:StorageLookup.rollback_trie", "(self, trie_index)"),
-    Reliance("eth.db.storage:AccountStorageDB._storage_lookup", instance_attr=True),
-    Reliance("eth.db.storage:AccountStorageDB._storage_cache", instance_attr=True),
-    Reliance("eth.db.storage:AccountStorageDB._locked_changes", instance_attr=True),
-    Reliance("eth.db.storage:AccountStorageDB._journal_storage", instance_attr=True),
     # poai.chain.transactions / receipts / signing: typed envelopes, encoded directly
     Reliance("eth.vm.forks.berlin.transactions:TypedTransaction._type_byte", "(self)"),
     Reliance("eth.vm.forks.berlin.transactions:TypedTransaction._inner", instance_attr=True),
@@ -95,6 +62,9 @@ RELIES_ON: tuple[Reliance, ...] = (
     # poai.chain.vm: the state class and the reward hook of a VM
     Reliance("eth.vm.base:VM._state_class"),
     Reliance("eth.vm.base:VM._assign_block_rewards", "(self, block)"),
+    # poai.chain.computation: a code stream's jump-destination analysis, shared per code
+    Reliance("eth.vm.code_stream:CodeStream.valid_positions", instance_attr=True),
+    Reliance("eth.vm.code_stream:CodeStream.invalid_positions", instance_attr=True),
     # poai.chain.immutable / signing / receipts: rlp objects' field metadata and encoding cache
     Reliance("eth.rlp.accounts:Account._meta"),
     Reliance("rlp.sedes.serializable:Serializable._cached_rlp"),

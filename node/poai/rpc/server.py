@@ -131,10 +131,8 @@ class RpcServer:
         except OSError:
             await self._runner.cleanup()
             raise
-        if self.port == 0:  # report the port the OS picked
-            server = site._server
-            if server is not None and getattr(server, "sockets", None):
-                self.port = server.sockets[0].getsockname()[1]
+        if self.port == 0 and self._runner.addresses:  # report the port the OS picked
+            self.port = self._runner.addresses[0][1]
         logger.info("JSON-RPC on %s", self.url)
 
     @property

@@ -10,8 +10,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from devnode import DevNode
 from poai.rpc.server import RpcServer
+
+from support.contract import counter
+from support.devnode import DevNode, sign
 
 
 class Rpc:
@@ -80,3 +82,13 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+def deploy(rpc: Rpc, node: DevNode, nonce: int = 0) -> tuple[str, dict]:
+    """Deploy the Counter from dev account 0 and mine it: (address, receipt)."""
+    raw = sign(0, nonce=nonce, to=None, data=counter()["bytecode"], gas=500_000)
+    tx_hash = rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
+    node.mine_block()
+    receipt = rpc.call("eth_getTransactionReceipt", tx_hash)
+    assert receipt["status"] == "0x1"
+    return receipt["contractAddress"], receipt

@@ -1,4 +1,4 @@
-"""Compile tests/rpc/Counter.sol with py-solc-x through scripts/solc-wrapper.js (solcjs)."""
+"""Compile tests/support/Counter.sol with py-solc-x through scripts/solc-wrapper.js (solcjs)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A seeded 2-layer model in a temporary blob store and an encrypted dataset of random records:
 real seals (mined by the quiz engine's Miner, checked by verify_seal) at a low difficulty, in
-seconds.  Imported by the conftests of tests/chain, tests/consensus and tests/db.
+seconds.  Shared by tests/chain, tests/db, tests/p2p and tests/test_node.py.
 """
 
 from __future__ import annotations

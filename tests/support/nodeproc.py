@@ -19,7 +19,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "node_modules" / ".bin"
-sys.path.insert(0, str(ROOT / "tests" / "rpc"))
 os.environ["PATH"] = str(BIN) + os.pathsep + os.environ.get("PATH", "")
 
 DEV_KEYS = [

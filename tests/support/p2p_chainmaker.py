@@ -4,17 +4,13 @@ flat and no block waits for the clock). Also the tampered blocks a hostile peer 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "chain"))
-
-from poai.chain.builder import BlockTemplate, build_block  # noqa: E402
-from poai.db.buffer import WriteBuffer  # noqa: E402
-from poai.quiz.context import load_runner  # noqa: E402
-from poai.quiz.reduce import claimable_values, find_ticket, pack_q  # noqa: E402
-from poai_tiny import signed_transfers, tiny_config  # noqa: E402,F401
+from poai.chain.builder import BlockTemplate, build_block
+from poai.db.buffer import WriteBuffer
+from poai.quiz.context import load_runner
+from poai.quiz.reduce import claimable_values, find_ticket, pack_q
+from support.poai_tiny import signed_transfers, tiny_config  # noqa: F401
 
 MARGIN = 0.125
 
