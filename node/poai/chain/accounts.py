@@ -32,7 +32,7 @@ from eth.validation import (
     validate_uint256,
 )
 from eth_typing import Address, Hash32
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from lru import LRU
 from trie.hexary import HexaryTrie
 
@@ -64,7 +64,8 @@ class PoaiAccountDB(AccountDB):
     def __init__(self, db: Any, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
         super().__init__(db, state_root)
         # py-evm's account pipe (trie -> access log -> cache -> journal) on a StateTrie.
-        self._trie = HashTrie(StateTrie(self._batchtrie, state_root))
+        # (py-evm types HashTrie over a DatabaseAPI; a StateTrie is the same mapping)
+        self._trie = HashTrie(StateTrie(self._batchtrie, state_root))  # type: ignore[arg-type]
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
         self._journaltrie = JournalDB(self._trie_cache)
