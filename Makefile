@@ -39,6 +39,7 @@ test: install
 lint: install
 	$(BIN)/ruff check node tests bench migrations scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_imports.py
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -111,7 +111,7 @@ def _proc_cpu_seconds(pid: int) -> float:
 def make_template(node: Any, parent: Any = None) -> BlockTemplate:
     with node.lock:
         parent = parent or node.head()
-        tchain = node.chain_class(WriteBuffer(node._buffer))  # throwaway overlay
+        tchain = node.chain_class(WriteBuffer(node.importer.buffer))  # throwaway overlay
         return build_block(tchain, parent, b"\x01" * 20, [],
                            timestamp=parent.timestamp + node.config.target_block_time)
 

@@ -11,6 +11,7 @@ trap 'rm -rf "$logs"' EXIT
 
 echo "== ruff"; $BIN/ruff check node tests bench migrations scripts
 echo "== mypy"; $BIN/mypy
+echo "== import layers"; $BIN/python scripts/check_imports.py
 
 echo "== pytest"
 set +e

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from eth.abc import BlockHeaderAPI
 from poai.chain.config import ChainConfig
 from poai.chain.devaccounts import dev_accounts
+from poai.datadir import DatadirError
 from poai.db.leveldb import LevelDB
-from poai.node import DatadirError, NewHead, NewPendingTx, Node, NodeEvent
+from poai.node import NewHead, NewPendingTx, Node, NodeEvent
 from poai.quiz.seal import verify_seal
 from support.poai_tiny import mine_on, signed_transfers, tiny_config
 
@@ -173,11 +175,11 @@ def test_mining_node_mines_pool_transactions(config: ChainConfig, tmp_path: Path
 def test_devnet_node_reads_the_quiz_from_governance(tmp_path: Path) -> None:
     """A node on the devnet genesis: contracts at their addresses, the epoch's quiz from
     ModelRegistry / DatasetDAO (genesis snapshot and dataset), read through the node's own
-    stores, for mining and for contexts built outside the chain object (P2P sync)."""
+    stores, for mining and for seal checks whose ancestry runs through headers not stored yet
+    (P2P sync, `validate_seal_extension`)."""
     import dataclasses
 
     from poai.chain.config import load_genesis_config
-    from poai.chain.epochs import EpochQuizContexts
     from poai.chain.governed import SeedStateUnavailable
     from poai.governance.contracts import load_genesis_contracts
     from support.poai_tiny import seal_in_process
@@ -193,28 +195,37 @@ def test_devnet_node_reads_the_quiz_from_governance(tmp_path: Path) -> None:
         ctx = node.current_quiz()
         assert (ctx.manifest_hash, ctx.dataset_path) == (
             devnet.model_manifest, str(devnet.dataset.path))
-        outside = EpochQuizContexts(devnet, node.chain.headerdb)
+        consensus = node.chain.consensus_context
         pending = node.build_template([])
-        assert outside.quiz_context_for(pending.template.header) == pending.quiz == ctx
+        assert consensus.quiz_for(pending.template.header) == pending.quiz == ctx
         block = seal_in_process(node.chain, pending.template)
         res = node.commit_block(pending, int.from_bytes(block.header.nonce, "big"),
                                 block.header.mix_hash)
         assert res is not None and res.is_new_head
         assert node.epoch_assets is not None
         assert node.epoch_assets.cached(node.chain.get_canonical_block_hash(0)) is not None
+        # A block of the next epoch whose seed is known only as a header (a sync batch): its
+        # epoch key is found through `parents`, but the seed's state is not stored, so its
+        # quiz is refused, not judged with the previous epoch's assets.
+        eb = devnet.quiz.epoch_blocks
+        cur = node.head()
+        seed_number = (cur.block_number // eb + 2) * eb - 1  # the next epoch's seed, unstored
+        unstored: dict[bytes, BlockHeaderAPI] = {}
+        while cur.block_number < seed_number:
+            cur = cur.copy(parent_hash=cur.hash, block_number=cur.block_number + 1,
+                           timestamp=cur.timestamp + 1)
+            unstored[bytes(cur.hash)] = cur
+        child = cur.copy(parent_hash=cur.hash, block_number=seed_number + 1,
+                         timestamp=cur.timestamp + 1)
+        assert consensus.seed_of(child, unstored) == cur
+        with pytest.raises(SeedStateUnavailable):
+            consensus.quiz_for(child, unstored)
     finally:
         node.stop()
-    from eth.db.atomic import AtomicDB
-    from poai.chain.chain import create_genesis
-
-    # Once the node is stopped nothing serves its state: refused, not judged with genesis.
-    headers = create_genesis(AtomicDB(), devnet).headerdb
-    with pytest.raises(SeedStateUnavailable):
-        EpochQuizContexts(devnet, headers).quiz_context_for(pending.template.header)
 
 
 class _FrozenClock:
-    """time for poai.node and poai.chain.vm with a fixed wall clock (drafts are usable only
+    """time for poai.producer and poai.chain.vm with a fixed wall clock (drafts are usable only
     within their timestamp's second); monotonic time and waits stay real."""
 
     def __init__(self, now: float) -> None:
@@ -229,10 +240,10 @@ class _FrozenClock:
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> _FrozenClock:
     import poai.chain.vm
-    import poai.node
+    import poai.producer
 
     clock = _FrozenClock(float(int(time.time())))
-    monkeypatch.setattr(poai.node, "time", clock)
+    monkeypatch.setattr(poai.producer, "time", clock)
     monkeypatch.setattr(poai.chain.vm, "time", clock)
     return clock
 
@@ -240,7 +251,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> _FrozenClock:
 def test_draft_is_filled_while_rpc_is_idle_and_becomes_the_block(
     config: ChainConfig, tmp_path: Path, frozen: _FrozenClock
 ) -> None:
-    from poai.node import DRAFT_STEP_TXS
+    from poai.producer import DRAFT_STEP_TXS
 
     node = Node(tmp_path, config)
     node.start()
@@ -250,16 +261,16 @@ def test_draft_is_filled_while_rpc_is_idle_and_becomes_the_block(
         hashes = [node.submit_raw_transaction(r) for r in raws]
         parent = node.head()
         # RPC busy (a request "just now", for the whole wait): nothing is drafted.
-        node._last_activity = time.monotonic() + 60
-        node._draft_until(parent, time.monotonic() + 0.2)
-        assert node._draft is None
+        node.producer._last_activity = time.monotonic() + 60
+        node.producer._draft_until(parent, time.monotonic() + 0.2)
+        assert node.producer._draft is None
         node.note_activity()  # a real request: drafting resumes DRAFT_IDLE_S later
         # Idle: the whole pool is drafted, step by step.
-        node._draft_until(parent, time.monotonic() + 1.0)
-        draft = node._draft
+        node.producer._draft_until(parent, time.monotonic() + 1.0)
+        draft = node.producer._draft
         assert draft is not None and draft.draft.applied_hashes == set(hashes)
         pending = node.build_template()
-        assert node._draft is None and draft.draft._finished  # the draft became the block
+        assert node.producer._draft is None and draft.draft._finished  # the draft became the block
         assert [tx.hash for tx in pending.template.block.transactions] == hashes
     finally:
         node.stop()
@@ -273,25 +284,26 @@ def test_draft_with_a_replaced_transaction_is_rebuilt(
     try:
         first = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1)[0]
         old_hash = node.submit_raw_transaction(first)
-        node._draft_until(node.head(), time.monotonic() + 0.3)
-        assert node._draft is not None and old_hash in node._draft.draft.applied_hashes
+        node.producer._draft_until(node.head(), time.monotonic() + 0.3)
+        draft = node.producer._draft
+        assert draft is not None and old_hash in draft.draft.applied_hashes
         bump = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1,
                                 tip=2 * 10**9, max_fee=2 * 10**11)[0]
         new_hash = node.submit_raw_transaction(bump)  # replaces nonce 0 (fee bump)
-        stale = node._draft
+        stale = node.producer._draft
         pending = node.build_template()
         assert not stale.draft._finished  # not used: it holds the replaced transaction
         assert [tx.hash for tx in pending.template.block.transactions] == [new_hash]
         # A draft on an old head is not used either.
-        node._draft_until(node.head(), time.monotonic() + 0.3)
-        assert node._draft is not None
-        node._head_version += 1
-        assert not node._draft_usable(node._draft)
+        node.producer._draft_until(node.head(), time.monotonic() + 0.3)
+        assert node.producer._draft is not None
+        node.importer.head_version += 1
+        assert not node.producer._draft_usable(node.producer._draft)
         # Nor one whose second has passed.
-        node._head_version -= 1
-        assert node._draft_usable(node._draft)
+        node.importer.head_version -= 1
+        assert node.producer._draft_usable(node.producer._draft)
         frozen.now += 5
-        assert not node._draft_usable(node._draft)
+        assert not node.producer._draft_usable(node.producer._draft)
     finally:
         node.stop()
 
@@ -353,13 +365,13 @@ def test_a_peers_block_with_an_unrecoverable_signature_is_rejected(
 
 def test_a_block_waits_only_for_a_burst_of_transactions(config: ChainConfig,
                                                         tmp_path: Path) -> None:
-    from poai.node import BUSY_DEFER_S
+    from poai.producer import BUSY_DEFER_S
 
     node = Node(tmp_path, config)
     node.start()
     try:
         node.note_activity()  # reads and polls: no wait at all
-        assert node._wait_for_burst_end() < 0.01
+        assert node.producer._wait_for_burst_end() < 0.01
         stop = threading.Event()
 
         raws = signed_transfers(config.chain_id, ACCTS[2].private_key, ACCTS[1].address, 400)
@@ -374,10 +386,10 @@ def test_a_block_waits_only_for_a_burst_of_transactions(config: ChainConfig,
         t = threading.Thread(target=burst)
         t.start()
         time.sleep(0.05)
-        waited = node._wait_for_burst_end()
+        waited = node.producer._wait_for_burst_end()
         stop.set()
         t.join()
         assert BUSY_DEFER_S * 0.9 <= waited < BUSY_DEFER_S + 0.2  # capped, not indefinite
-        assert node._wait_for_burst_end() < 0.05  # the burst is over
+        assert node.producer._wait_for_burst_end() < 0.05  # the burst is over
     finally:
         node.stop()

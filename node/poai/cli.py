@@ -170,8 +170,9 @@ def cmd_node(args: argparse.Namespace) -> int:
         from poai.chain.devaccounts import DEV_MNEMONIC, dev_accounts
         coinbase = dev_accounts(config.dev_mnemonic or DEV_MNEMONIC, 1)[0].address \
             if args.dev else b"\x00" * 20
+    from poai.p2p.cli import p2p_network  # P2P (owned by the p2p package)
     node = Node(datadir, config, mine=args.mine, miner_workers=args.miner_workers,
-                coinbase=coinbase)
+                coinbase=coinbase, network=p2p_network(args))
     from poai.rpc.server import new_event_loop
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(_serve(node, config, args, coinbase))
@@ -199,9 +200,9 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         await server.stop()
         raise CliError(f"cannot open the chain in {args.datadir}: {exc} "
                        "(corrupted data dir? remove it or use another --datadir)") from exc
-    # -- P2P (owned by the p2p package) --
-    from poai.p2p.cli import start_p2p
-    p2p = await loop.run_in_executor(None, start_p2p, node, args)
+    # -- P2P (owned by the p2p package; the node starts and stops its network) --
+    from poai.p2p.cli import print_listen_addrs
+    print_listen_addrs(node.network)
     # -- end P2P --
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
@@ -211,8 +212,6 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     await stop.wait()
     print("shutting down", flush=True)
     await server.stop()
-    if p2p is not None:  # P2P
-        await loop.run_in_executor(None, p2p.stop)
     await loop.run_in_executor(None, node.stop)
     return 0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from poai.chain.config import DEFAULT_CONFIG, ConfigError, load_genesis_config, parse_genesis_config
 from poai.chain.devaccounts import dev_accounts
-from poai.quiz.dataset import file_sha256
+from poai.model.dataset import file_sha256
 
 ASSETS = DEFAULT_CONFIG.parent
 

@@ -16,11 +16,12 @@ from poai.chain.config import (
     DEFAULT_GENESIS_CONTRACTS,
     ChainConfig,
     ConfigError,
+    config_contracts,
     load_genesis_config,
     parse_genesis_config,
 )
 from poai.chain.epochs import EpochQuizContexts
-from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable, config_contracts
+from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable
 from poai.governance.contracts import load_genesis_contracts
 
 ASSETS = DEFAULT_CONFIG.parent
@@ -111,17 +112,17 @@ def test_epoch_assets_come_from_governance_once_per_seed(
     assert assets.cached(genesis.hash) is not None
 
 
-def test_unstored_seed_state_and_unregistered_configs_are_refused(devnet: ChainConfig) -> None:
+def test_unstored_seed_state_and_sourceless_governed_quizzes_are_refused(
+    devnet: ChainConfig,
+) -> None:
     chain = create_genesis(AtomicDB(), devnet)
     genesis = chain.get_canonical_head()
     stranger = genesis.copy(extra_data=b"not stored")
     with pytest.raises(SeedStateUnavailable, match="not stored"):
         chain.state_after(stranger)
-    # Built from config + headers alone (as P2P sync does) with no Node registered: refuses
+    # A governed chain's quiz needs its asset source: contexts without one are refused
     # rather than judging a governed epoch with the genesis assets.
-    bare = EpochQuizContexts(devnet, chain.headerdb)
-    child = chain.create_header_from_parent(genesis, timestamp=genesis.timestamp + 1)
-    with pytest.raises(SeedStateUnavailable, match="no chain state registered"):
-        bare.quiz_context_for(child)
+    with pytest.raises(ValueError, match="epoch asset source"):
+        EpochQuizContexts(devnet, chain.headerdb)
     with pytest.raises(ValueError, match="both"):
         EpochQuizContexts(devnet, chain.headerdb, assets=None, state_at=chain.state_after)

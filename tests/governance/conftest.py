@@ -141,8 +141,8 @@ def _new_expert_blob() -> bytes:
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     """The governance path end to end: snapshot 2 (layer 0 expert 0 replaced) and dataset 2
     scheduled through Governor + timelock for epoch E, then dataset 2's key revealed in E."""
+    from poai.model.dataset import build_dataset
     from poai.model.genesis import VALIDATION_TEXT
-    from poai.quiz.dataset import build_dataset
 
     b = make_bench()
     staked = b.binding(B.StakedPOAI, "StakedPOAI")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from poai.model.commands import main
-from poai.quiz.dataset import EncryptedDataset
+from poai.model.dataset import EncryptedDataset
 
 KEY_HEX = "11" * 32
 

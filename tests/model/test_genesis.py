@@ -8,6 +8,7 @@ import re
 import pytest
 from poai.model.config import GENESIS_SPEC, check_consensus_mode
 from poai.model.corpus import build_splits
+from poai.model.dataset import EncryptedDataset
 from poai.model.genesis import (
     GENESIS_DATASET_KEY,
     GENESIS_DATASET_PATH,
@@ -19,7 +20,6 @@ from poai.model.genesis import (
 )
 from poai.model.snapshot import load_model, read_manifest
 from poai.model.train import byte_tensor, eval_windows, evaluate_loss
-from poai.quiz.dataset import EncryptedDataset
 
 
 def test_manifest_file_names_a_complete_verified_store() -> None:

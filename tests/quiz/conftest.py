@@ -53,10 +53,10 @@ def tiny_model(tied_router: bool = False) -> Any:
 @pytest.fixture(scope="session")
 def tiny_ctx(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A QuizContext over a small random model and a 50-record encrypted dataset."""
+    from poai.model.dataset import encrypt_records
     from poai.model.snapshot import save_model
     from poai.model.store import BlobStore
     from poai.quiz.context import QuizContext
-    from poai.quiz.dataset import encrypt_records
     from poai.quiz.epoch import epoch_key
     from poai.quiz.params import QuizParams
 

@@ -88,8 +88,8 @@ def test_empty_dataset_rejected(tiny_ctx: QuizContext) -> None:
 
 
 def test_missing_assets_are_clear_errors(tiny_ctx: QuizContext, tmp_path: Any) -> None:
+    from poai.model.dataset import DatasetError
     from poai.model.store import BlobError
-    from poai.quiz.dataset import DatasetError
 
     with pytest.raises(BlobError, match="f" * 64):
         load_runner(dataclasses.replace(tiny_ctx, manifest_hash="f" * 64))

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from poai.model.dataset import file_sha256
 from poai.quiz.context import QuizContext, losses_for
-from poai.quiz.dataset import file_sha256
 from poai.quiz.genesis import genesis_context
 from poai.quiz.params import QuizParams
 from poai.quiz.reduce import is_accepted, loss_hash, pack_q, quantize

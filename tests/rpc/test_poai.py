@@ -32,9 +32,3 @@ def test_model_manifest_is_the_next_blocks_quiz_not_the_genesis_one(rpc: Rpc, no
     assert got["dataset"] == {"path": "/nonexistent/epoch.poaids", "key": "07" * 32}
     node.governed_manifest = "ef" * 32  # governance switched the model: answered at once
     assert rpc.call("poai_modelManifest")["manifest"] == "ef" * 32
-
-
-def test_model_manifest_of_a_node_without_current_quiz_is_the_genesis_one(
-        rpc: Rpc, node: DevNode) -> None:
-    node.current_quiz = None  # type: ignore[assignment,method-assign]
-    assert rpc.call("poai_modelManifest") == {"manifest": "ab" * 32}

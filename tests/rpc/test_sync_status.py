@@ -1,4 +1,4 @@
-"""net_peerCount and eth_syncing read the P2P service the node runs (`node.p2p`)."""
+"""net_peerCount and eth_syncing read the network the node runs (`node.network`)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,17 @@ def test_without_networking_no_peers_and_not_syncing(rpc: Rpc) -> None:
 
 
 def test_a_real_idle_p2p_service_is_read(rpc: Rpc, node: DevNode, tmp_path: Path) -> None:
-    node.p2p = P2PService(node, HostConfig(datadir=tmp_path))  # type: ignore[attr-defined]
-    assert node.p2p.peer_count() == 0  # type: ignore[attr-defined]
-    node.peer_count = lambda: 5  # type: ignore[attr-defined] - the service wins over this
+    node.network = P2PService(node, HostConfig(datadir=tmp_path))  # type: ignore[assignment]
+    assert node.network.peer_count() == 0
     assert rpc.call("net_peerCount") == "0x0"
     assert rpc.call("eth_syncing") is False
+    # What the network says is what the RPC answers.
+    node.network.peer_count = lambda: 5  # type: ignore[method-assign]
+    node.network.syncer.progress = lambda: {  # type: ignore[union-attr]
+        "syncing": True, "startingBlock": 1, "currentBlock": 2, "highestBlock": 9}
+    assert rpc.call("net_peerCount") == "0x5"
+    assert rpc.call("eth_syncing") == {"startingBlock": "0x1", "currentBlock": "0x2",
+                                       "highestBlock": "0x9"}
 
 
 def test_sync_progress_is_geths_object_in_hex(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from eth.consensus.noproof import NoProofConsensus
 from eth.db.atomic import AtomicDB
 from eth.vm.forks import PragueVM
 from eth_account import Account
+from poai.node import MiningStats
 from poai.quiz.context import QuizContext
 from poai.quiz.params import QuizParams
 from poai.txpool.pool import TxPool, decode_transaction
@@ -61,6 +62,7 @@ class DevNode:
                                       model_manifest="ab" * 32, dataset=None)
         self.lock = threading.RLock()
         self.mine = False
+        self.network = None  # no networking
         self.coinbase = b"\x00" * 20
         self.contracts: dict[str, bytes] = {}  # a chain without governance contracts
         # What governance names for the next epoch: not the genesis manifest, so RPC tests
@@ -97,8 +99,8 @@ class DevNode:
                            manifest_hash=self.governed_manifest, blob_dir="/nonexistent/blobs",
                            dataset_path="/nonexistent/epoch.poaids", dataset_key=b"\x07" * 32)
 
-    def mining_stats(self) -> Any:
-        return SimpleNamespace(hashrate=12.5, blocks_mined=0)
+    def mining_stats(self) -> MiningStats:
+        return MiningStats(hashrate=12.5)
 
     def mine_block(self) -> Any:
         with self.lock:

@@ -10,6 +10,7 @@ from poai.chain.builder import BlockTemplate, build_block
 from poai.db.buffer import WriteBuffer
 from poai.quiz.context import load_runner
 from poai.quiz.reduce import claimable_values, find_ticket, pack_q
+
 from support.poai_tiny import signed_transfers, tiny_config  # noqa: F401
 
 MARGIN = 0.125

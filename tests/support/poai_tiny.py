@@ -22,9 +22,9 @@ def build_tiny_assets(root: Path) -> tuple[str, Path, Path, bytes, str]:
     """(manifest hash, model dir, dataset path, dataset key, dataset sha256)."""
     import torch
     from poai.model.config import ModelSpec, build_model
+    from poai.model.dataset import encrypt_records, file_sha256
     from poai.model.snapshot import save_model
     from poai.model.store import BlobStore
-    from poai.quiz.dataset import encrypt_records, file_sha256
 
     torch.manual_seed(4321)
     spec = ModelSpec(hidden_size=32, intermediate_size=32, num_hidden_layers=1,

@@ -22,14 +22,15 @@ from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS, HISTORY_STORA
 from eth_utils.exceptions import ValidationError
 
 from poai.chain import ordered_trie
-from poai.chain.config import ChainConfig
+from poai.chain.config import ChainConfig, config_contracts
 from poai.chain.epochs import EpochAssetSource, EpochQuizContexts
-from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable, config_contracts
+from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable
 from poai.chain.vm import ZERO_NONCE, PoaiVM
 from poai.compat import check_versions
 from poai.compat import pyevm as compat_pyevm
 from poai.compat.pyevm import validate_imported_block_unchanged
 from poai.consensus.engine import QuizConsensusContext
+from poai.consensus.rejection import BlockRejected, Rejection
 
 
 def install_library_patches(allow_untested: bool | None = None) -> None:
@@ -90,12 +91,18 @@ class PoaiChain(Chain):
         try:
             parent = self.get_block_header_by_hash(block.header.parent_hash)
         except HeaderNotFound as exc:
-            raise ValidationError(
-                f"cannot import block #{block.number} 0x{block.hash.hex()}: unknown parent"
+            raise BlockRejected(
+                Rejection.UNKNOWN_PARENT,
+                f"cannot import block #{block.number} 0x{block.hash.hex()}: unknown parent",
             ) from exc
         base = self.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
         imported = self.get_vm(base).import_block(block).block
-        validate_imported_block_unchanged(imported, block)
+        try:
+            validate_imported_block_unchanged(imported, block)
+        except ValidationError as exc:
+            if imported.header.state_root != block.header.state_root:
+                raise BlockRejected(Rejection.WRONG_STATE_ROOT, str(exc)) from exc
+            raise
         self.store_block(imported)
         return imported
 

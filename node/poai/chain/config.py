@@ -6,11 +6,17 @@ dataset, difficulty settings, block subsidy and halving, gas limit, genesis allo
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poai.governance.contracts import (
+    GenesisContracts,
+    GenesisContractsError,
+    parse_genesis_contracts,
+)
 from poai.quiz.params import QuizParams
 
 ETHER = 10**18
@@ -172,8 +178,6 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         max_future_drift=_int(data.get("maxFutureDrift", 15), "maxFutureDrift"),
         genesis_contracts=_contracts_path(data, base_dir),
     )
-    from poai.chain.governed import config_contracts
-
     config_contracts(config)  # a bad or mismatched contracts asset is a config error
     return config
 
@@ -239,3 +243,57 @@ def dump_genesis_config(config: ChainConfig) -> dict[str, Any]:
             for addr, a in config.alloc.items()
         },
     }
+
+
+@dataclass(frozen=True)
+class ConfigContracts:
+    """The genesis contracts a chain config names: addresses, alloc and build parameters."""
+
+    path: Path
+    contracts: GenesisContracts
+    alloc: dict[bytes, AccountAlloc]
+    params: dict[str, Any]  # MigrationParams fields the asset was built with
+
+    @property
+    def addresses(self) -> dict[str, bytes]:
+        return dict(self.contracts.addresses)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int) -> ConfigContracts:
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+        contracts = parse_genesis_contracts(doc)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"genesisContracts: {p} does not exist") from exc
+    except (json.JSONDecodeError, GenesisContractsError) as exc:
+        raise ConfigError(f"genesisContracts: {p}: {exc}") from exc
+    params = doc.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"genesisContracts: {p}: 'params' is not an object")
+    alloc = parse_alloc(contracts.alloc)
+    return ConfigContracts(p, contracts, alloc, params)
+
+
+def config_contracts(config: ChainConfig) -> ConfigContracts | None:
+    """The genesis contracts of `config` (None when it has none), checked against the config:
+    the contracts' epoch length must be the quiz's, and no dev account may sit on a contract."""
+    if config.genesis_contracts is None:
+        return None
+    path = Path(config.genesis_contracts)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError as exc:
+        raise ConfigError(f"genesisContracts: {path} does not exist") from exc
+    cc = _load(str(path), mtime)
+    epoch_blocks = cc.params.get("epoch_blocks")
+    if epoch_blocks is not None and int(epoch_blocks) != config.quiz.epoch_blocks:
+        raise ConfigError(
+            f"genesisContracts: {path} was built for epochs of {epoch_blocks} blocks, the quiz "
+            f"has {config.quiz.epoch_blocks}: rebuild it with the same epoch_blocks"
+        )
+    clash = sorted("0x" + a.hex() for a in set(cc.alloc) & set(config.alloc))
+    if clash:
+        raise ConfigError(f"alloc: {', '.join(clash)} collide with the genesis contracts")
+    return cc

@@ -1,15 +1,12 @@
 """Which quiz a header's seal answers: its epoch key, model snapshot and dataset.
 
 The epoch key comes from the seed block on the header's own ancestry (not the canonical chain:
-a side-chain block is judged by its own history).  The model and dataset come from
-`snapshot_for_epoch`: the genesis ones for a chain without governance contracts, otherwise
-what ModelRegistry / DatasetDAO name in the state after the seed block on that same ancestry
-(`poai.chain.governed.GovernedEpochAssets`, cached per seed hash).
-
-An `EpochQuizContexts` built only from a config and headers (P2P sync verifies seals of
-downloaded batches that way) reads governance state through the source its Node registered
-with `register_state_source`; a seed block whose state is not stored yet raises
-`SeedStateUnavailable` (leave that seal to import-time verification).
+a side-chain block is judged by its own history); that ancestry may run through `parents`,
+headers not stored yet (a sync batch, py-evm's `validate_seal_extension`).  The model and
+dataset come from `snapshot_for_epoch`: the genesis ones for a chain without governance
+contracts, otherwise what ModelRegistry / DatasetDAO name in the state after the seed block on
+that same ancestry (`poai.chain.governed.GovernedEpochAssets`, cached per seed hash); a seed
+block whose state is not stored yet raises `SeedStateUnavailable`.
 """
 
 from __future__ import annotations
@@ -18,12 +15,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
 from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig
+from poai.consensus.engine import Parents
 from poai.quiz.context import QuizContext
 from poai.quiz.epoch import epoch_index, epoch_key, seed_block_number
 
@@ -47,30 +45,26 @@ class EpochAssetSource(Protocol):
     ) -> EpochAssets: ...
 
 
-# Node-registered governance sources by config object (see the module docstring).
-_REGISTERED: dict[int, tuple[ChainConfig, EpochAssetSource, StateAt]] = {}
-_REGISTERED_LOCK = threading.Lock()
+class _HeadersWithParents:
+    """A header db seen through headers not stored yet (by hash)."""
 
+    def __init__(self, headers: HeaderDatabaseAPI, parents: Parents) -> None:
+        self._headers = headers
+        self._parents = parents
 
-def register_state_source(config: ChainConfig, assets: EpochAssetSource, state_at: StateAt) -> None:
-    """Lets contexts built from `config` alone read governance state (a Node calls this)."""
-    with _REGISTERED_LOCK:
-        _REGISTERED[id(config)] = (config, assets, state_at)
-
-
-def unregister_state_source(config: ChainConfig, assets: EpochAssetSource) -> None:
-    with _REGISTERED_LOCK:
-        entry = _REGISTERED.get(id(config))
-        if entry is not None and entry[1] is assets:
-            del _REGISTERED[id(config)]
+    def get_block_header_by_hash(self, block_hash: Hash32) -> BlockHeaderAPI:
+        found = self._parents.get(bytes(block_hash))
+        if found is not None:
+            return found
+        return self._headers.get_block_header_by_hash(block_hash)
 
 
 class EpochQuizContexts:
     """QuizContextSource over a chain's header database.
 
     `assets` + `state_at`: where epoch assets come from and how to read the state after a
-    block (a chain passes its own).  Without them: genesis assets when the config has no
-    governance contracts, else the source a Node registered for this config object.
+    block (a chain passes its own); a chain with governance contracts needs them.  Without
+    them: the genesis assets.
     """
 
     def __init__(
@@ -84,50 +78,48 @@ class EpochQuizContexts:
         self.headers = headers
         if (assets is None) != (state_at is None):
             raise ValueError("pass both assets and state_at, or neither")
+        if assets is None and config.genesis_contracts is not None:
+            raise ValueError("a chain with governance contracts needs its epoch asset source "
+                             "(governance decides the quiz)")
         self.assets = assets
         self.state_at = state_at
         self._seed_of: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> seed hash
         self._contexts: OrderedDict[bytes, QuizContext] = OrderedDict()  # seed hash -> ctx
         self._lock = threading.Lock()
 
-    def snapshot_for_epoch(self, epoch: int, seed: BlockHeaderAPI) -> EpochAssets:
+    def snapshot_for_epoch(
+        self, epoch: int, seed: BlockHeaderAPI, parents: Parents | None = None
+    ) -> EpochAssets:
         """The model snapshot and dataset of `epoch` (seed block `seed` on the judged branch)."""
         cfg = self.config
-        assets, state_at = self.assets, self.state_at
-        if assets is None and cfg.genesis_contracts is not None:
-            with _REGISTERED_LOCK:
-                entry = _REGISTERED.get(id(cfg))
-            if entry is None or entry[0] is not cfg:
-                from poai.chain.governed import SeedStateUnavailable
-
-                raise SeedStateUnavailable(
-                    f"epoch {epoch}: no chain state registered for this config "
-                    "(governance decides the quiz; verify with the chain's own contexts)"
-                )
-            _, assets, state_at = entry
-        if assets is None or state_at is None:
+        if self.assets is None or self.state_at is None:
             return EpochAssets(
                 cfg.model_manifest, str(cfg.model_dir), str(cfg.dataset.path), cfg.dataset.key
             )
-        return assets.assets_for(epoch, seed, self.headers, state_at)
+        headers: Any = _HeadersWithParents(self.headers, parents) if parents else self.headers
+        return self.assets.assets_for(epoch, seed, headers, self.state_at)
 
-    def seed_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
-        """The seed block of the header's epoch, found by walking the header's own ancestry."""
+    def seed_header(
+        self, header: BlockHeaderAPI, parents: Parents | None = None
+    ) -> BlockHeaderAPI:
+        """The seed block of the header's epoch, found by walking the header's own ancestry
+        (stored headers and `parents`)."""
         if header.block_number < 1:
             raise ValueError("the genesis block has no quiz")
         e = epoch_index(header.block_number, self.config.quiz.epoch_blocks)
         seed_number = seed_block_number(e, self.config.quiz.epoch_blocks)
+        headers = _HeadersWithParents(self.headers, parents) if parents else self.headers
         with self._lock:
             known = self._seed_of.get(header.parent_hash)
         if known is not None:
-            seed = self.headers.get_block_header_by_hash(Hash32(known))
+            seed = headers.get_block_header_by_hash(Hash32(known))
             if seed.block_number == seed_number:
                 return seed
         walked: list[bytes] = []
-        cur = self.headers.get_block_header_by_hash(header.parent_hash)
+        cur = headers.get_block_header_by_hash(header.parent_hash)
         while cur.block_number > seed_number:
             walked.append(cur.hash)
-            cur = self.headers.get_block_header_by_hash(cur.parent_hash)
+            cur = headers.get_block_header_by_hash(cur.parent_hash)
         with self._lock:
             for h in walked:
                 self._seed_of[h] = cur.hash
@@ -135,14 +127,16 @@ class EpochQuizContexts:
                 self._seed_of.popitem(last=False)
         return cur
 
-    def quiz_context_for(self, header: BlockHeaderAPI) -> QuizContext:
-        seed = self.seed_header(header)
+    def quiz_context_for(
+        self, header: BlockHeaderAPI, parents: Parents | None = None
+    ) -> QuizContext:
+        seed = self.seed_header(header, parents)
         with self._lock:
             ctx = self._contexts.get(seed.hash)
         if ctx is not None:
             return ctx
         e = epoch_index(header.block_number, self.config.quiz.epoch_blocks)
-        assets = self.snapshot_for_epoch(e, seed)
+        assets = self.snapshot_for_epoch(e, seed, parents)
         ctx = QuizContext(
             params=self.config.quiz,
             epoch_key=epoch_key(seed.hash, e),

@@ -7,6 +7,8 @@ dataset are read in the state after e's seed block *on the branch being judged*,
 block hash (one per epoch per branch, never per block).  Verification (import, P2P) and mining
 reach it through the same `EpochQuizContexts.quiz_context_for`, so they cannot disagree.
 
+The contracts a config names are read and checked by `poai.chain.config.config_contracts`.
+
 Errors: `MissingBlobs` / `MissingDataset` mean the node cannot judge that epoch's seals yet (the
 block is not bad: fetch the files and retry); `SeedStateUnavailable` means the seed block's
 state is not stored yet (e.g. a sync batch verified ahead of its import); `GovernanceReadError`
@@ -15,28 +17,18 @@ means the contracts' state is not what genesis put there: fatal.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
 from eth_typing import Hash32
 
-from poai.chain.config import AccountAlloc, ChainConfig, ConfigError, parse_alloc
-from poai.chain.epochs import EpochAssets
-from poai.governance.contracts import (
-    GenesisContracts,
-    GenesisContractsError,
-    parse_genesis_contracts,
-)
+from poai.chain.config import ChainConfig, config_contracts
+from poai.chain.epochs import EpochAssets, StateAt
 from poai.governance.epoch_context import (
     EpochAssetResolver,
     GenesisAssets,
@@ -51,65 +43,10 @@ from poai.quiz.epoch import seed_block_number
 log = logging.getLogger("poai.governance")
 
 _CACHE = 256
-StateAt = Callable[[BlockHeaderAPI], StateAPI]  # the state after a (stored) block
 
 
 class SeedStateUnavailable(GovernanceError):
     """The state after an epoch's seed block is not stored (yet): its quiz cannot be read."""
-
-
-@dataclass(frozen=True)
-class ConfigContracts:
-    """The genesis contracts a chain config names: addresses, alloc and build parameters."""
-
-    path: Path
-    contracts: GenesisContracts
-    alloc: dict[bytes, AccountAlloc]
-    params: dict[str, Any]  # MigrationParams fields the asset was built with
-
-    @property
-    def addresses(self) -> dict[str, bytes]:
-        return dict(self.contracts.addresses)
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> ConfigContracts:
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-        contracts = parse_genesis_contracts(doc)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"genesisContracts: {p} does not exist") from exc
-    except (json.JSONDecodeError, GenesisContractsError) as exc:
-        raise ConfigError(f"genesisContracts: {p}: {exc}") from exc
-    params = doc.get("params", {})
-    if not isinstance(params, dict):
-        raise ConfigError(f"genesisContracts: {p}: 'params' is not an object")
-    alloc = parse_alloc(contracts.alloc)
-    return ConfigContracts(p, contracts, alloc, params)
-
-
-def config_contracts(config: ChainConfig) -> ConfigContracts | None:
-    """The genesis contracts of `config` (None when it has none), checked against the config:
-    the contracts' epoch length must be the quiz's, and no dev account may sit on a contract."""
-    if config.genesis_contracts is None:
-        return None
-    path = Path(config.genesis_contracts)
-    try:
-        mtime = path.stat().st_mtime_ns
-    except FileNotFoundError as exc:
-        raise ConfigError(f"genesisContracts: {path} does not exist") from exc
-    cc = _load(str(path), mtime)
-    epoch_blocks = cc.params.get("epoch_blocks")
-    if epoch_blocks is not None and int(epoch_blocks) != config.quiz.epoch_blocks:
-        raise ConfigError(
-            f"genesisContracts: {path} was built for epochs of {epoch_blocks} blocks, the quiz "
-            f"has {config.quiz.epoch_blocks}: rebuild it with the same epoch_blocks"
-        )
-    clash = sorted("0x" + a.hex() for a in set(cc.alloc) & set(config.alloc))
-    if clash:
-        raise ConfigError(f"alloc: {', '.join(clash)} collide with the genesis contracts")
-    return cc
 
 
 def _default_blob_dir() -> Path:
@@ -204,12 +141,10 @@ def _epoch_assets(a: GovernedAssets) -> EpochAssets:
 
 
 __all__ = [
-    "ConfigContracts",
     "GovernanceError",
     "GovernanceReadError",
     "GovernedEpochAssets",
     "MissingBlobs",
     "MissingDataset",
     "SeedStateUnavailable",
-    "config_contracts",
 ]

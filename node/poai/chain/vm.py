@@ -28,8 +28,8 @@ from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address
-from eth_utils import encode_hex
 from eth_utils.exceptions import ValidationError
+from eth_utils.hexadecimal import encode_hex
 from eth_utils.logging import get_extended_debug_logger
 from rlp.sedes import CountableList
 
@@ -42,12 +42,13 @@ from poai.chain.rewards import block_subsidy
 from poai.chain.transactions import PoaiTransactionBuilder
 from poai.consensus.difficulty import next_difficulty
 from poai.consensus.engine import QuizConsensus
+from poai.consensus.rejection import check_not_in_future
 
 ZERO_NONCE = b"\x00" * 8
 _create_prague_header = create_prague_header_from_parent()
 
 
-class PoaiBlock(SharedCopy, PragueBlock):  # type: ignore[misc]
+class PoaiBlock(SharedCopy, PragueBlock):
     """Prague's block; its copies share the header and transactions instead of deep-copying
     every transaction (py-evm copies a block four or five times per import), and its
     transactions decode as poai.chain.transactions' classes."""
@@ -139,12 +140,7 @@ class PoaiVM(PragueVM):
                 f"difficulty {header.difficulty} of block #{header.block_number}, "
                 f"expected {expected}"
             )
-        now = time.time()
-        if header.timestamp > now + cfg.max_future_drift:
-            raise ValidationError(
-                f"block #{header.block_number} timestamp {header.timestamp} is "
-                f"{header.timestamp - now:.0f} s in the future (max {cfg.max_future_drift} s)"
-            )
+        check_not_in_future(header, cfg.max_future_drift, time.time())
 
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:

@@ -41,9 +41,9 @@ from poai.governance.reader import (
     active_dataset,
     active_snapshot,
 )
+from poai.model.dataset import DatasetError, EncryptedDataset
 from poai.model.snapshot import Manifest, read_manifest
 from poai.model.store import BlobStore
-from poai.quiz.dataset import DatasetError, EncryptedDataset
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from poai.quiz.dataset import KEY_LEN, DatasetError, build_dataset
+from poai.model.dataset import KEY_LEN, DatasetError, build_dataset
 
 
 def _read_key(args: argparse.Namespace) -> bytes:
@@ -44,6 +44,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
 
 
 def cmd_model_build_genesis(args: argparse.Namespace) -> int:
+    # deferred: training code and transformers load only for this command
     from poai.model.genesis import ASSETS_DIR, GENESIS_TRAIN, build_genesis
 
     settings = GENESIS_TRAIN

@@ -23,10 +23,10 @@ import transformers
 
 from poai.model.config import GENESIS_SPEC, ModelSpec, build_model, set_consensus_threads
 from poai.model.corpus import CorpusSplits, build_splits
+from poai.model.dataset import build_dataset
 from poai.model.snapshot import read_manifest, save_model
 from poai.model.store import BlobStore
 from poai.model.train import TrainSettings, byte_tensor, eval_windows, evaluate_loss, train
-from poai.quiz.dataset import build_dataset
 
 log = logging.getLogger(__name__)
 

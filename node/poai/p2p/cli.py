@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from poai.interfaces import Network, NetworkFactory
+
 log = logging.getLogger(__name__)
 
 DEFAULT_P2P_PORT = 30303
@@ -40,21 +42,24 @@ def add_p2p_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-p2p", action="store_true", help="run without networking")
 
 
-def start_p2p(node: Any, args: argparse.Namespace) -> Any:
-    """A started P2PService for a started node, or None with --no-p2p."""
-    if getattr(args, "no_p2p", False):
+def p2p_network(args: argparse.Namespace) -> NetworkFactory | None:
+    """What builds the node's P2P service from the `poai node` flags (None with --no-p2p);
+    the Node starts and stops it with itself."""
+    if args.no_p2p:
         return None
+    # deferred: libp2p and trio load only when networking runs
     from poai.p2p.host import HostConfig
     from poai.p2p.service import P2PService
 
     cfg = HostConfig(datadir=Path(args.datadir), listen_host=args.p2p_addr, port=args.p2p_port,
                      static_peers=list(args.peer), mdns=args.mdns)
-    service = P2PService(node, cfg)
-    service.start()
-    node.p2p = service  # for net_peerCount / admin_peers in the RPC layer
-    for addr in service.host.full_addrs():
+    return lambda node: P2PService(node, cfg)
+
+
+def print_listen_addrs(network: Network | None) -> None:
+    """The addresses peers dial (tools such as bench/sync.py read these lines)."""
+    for addr in network.listen_addrs() if network is not None else []:
         print(f"P2P listening on {addr}", flush=True)
-    return service
 
 
 def add_devnet_command(sub: Any) -> None:
@@ -71,6 +76,7 @@ def add_devnet_command(sub: Any) -> None:
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
+    # deferred: libp2p loads only for this command
     from poai.p2p.devnet import run_devnet
 
     node_args = ["--dev"] + (["--genesis", args.genesis] if args.genesis else [])

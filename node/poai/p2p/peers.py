@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from poai.consensus.rejection import Rejection, rejection_of
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,21 @@ class Offence(enum.Enum):
     @property
     def penalty(self) -> float:
         return _PENALTIES[self]
+
+
+_OFFENCE_OF: dict[Rejection, Offence] = {
+    Rejection.BAD_SEAL: Offence.BAD_SEAL,
+    Rejection.WRONG_Q: Offence.WRONG_Q,
+    Rejection.WRONG_STATE_ROOT: Offence.WRONG_STATE_ROOT,
+    Rejection.FUTURE_TIMESTAMP: Offence.FUTURE_TIMESTAMP,
+    Rejection.UNKNOWN_PARENT: Offence.UNKNOWN_PARENT,
+    Rejection.INVALID_BLOCK: Offence.INVALID_BLOCK,
+}
+
+
+def block_offence(exc: BaseException) -> Offence:
+    """The offence of sending a block that `exc` refused (by the reason it carries)."""
+    return _OFFENCE_OF[rejection_of(exc)]
 
 
 # Provably malicious messages (they cost us a forward pass or a state transition) cost most;

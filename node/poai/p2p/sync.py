@@ -15,6 +15,7 @@ status, and gossip keeps it at the head.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -29,9 +30,17 @@ from eth.exceptions import HeaderNotFound
 from eth_utils import keccak
 from eth_utils.exceptions import ValidationError
 
+from poai.chain.governed import SeedStateUnavailable
+from poai.consensus.rejection import BlockRejected, SealRejected
+from poai.consensus.seal_hash import seal_hash
+from poai.interfaces import SyncProgress
 from poai.p2p import messages as m
-from poai.p2p.host import RequestFailed
-from poai.p2p.peers import Offence
+from poai.p2p.chain_view import ChainView
+from poai.p2p.host import P2PHost, RequestFailed
+from poai.p2p.peers import Offence, block_offence
+from poai.quiz.epoch import epoch_index, epoch_key
+from poai.quiz.seal import verify_seals
+from poai.quiz.verifier import DEFAULT_CHUNK, ParallelVerifier
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +58,11 @@ class SyncAborted(Exception):
     """Syncing from this peer stopped (it misbehaved or went away)."""
 
 
-class _OverlayHeaders:
-    """Downloaded headers in front of the chain's header db, so the epoch seed of a block can
-    be found before it is imported."""
-
-    def __init__(self, headers: dict[bytes, BlockHeaderAPI], headerdb: Any) -> None:
-        self._batch = headers  # shared, kept up to date by the owner
-        self._db = headerdb
-
-    def get_block_header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
-        h = self._batch.get(bytes(block_hash))
-        if h is not None:
-            return h
-        header: BlockHeaderAPI = self._db.get_block_header_by_hash(block_hash)
-        return header
-
-
 class Syncer:
-    def __init__(self, service: Any, *, verifier: Any = None, batch: int = BATCH) -> None:
-        self.service = service
+    def __init__(self, view: ChainView, host: P2PHost, *, verifier: Any = None,
+                 batch: int = BATCH) -> None:
+        self.view = view
+        self.host = host
         self.batch = batch
         self._verifier = verifier
         self._own_verifier = False
@@ -104,7 +99,7 @@ class Syncer:
             self._verifier.close()
 
     def on_peer_status(self, peer: str, status: m.Status) -> None:
-        _, td = self.service.head_and_td()
+        _, td = self.view.head_and_td()
         if status.total_difficulty > td:
             self.request_sync(peer)
 
@@ -116,7 +111,7 @@ class Syncer:
     def is_syncing(self) -> bool:
         return self._syncing
 
-    def progress(self) -> dict[str, Any]:
+    def progress(self) -> SyncProgress:
         return {"syncing": self._syncing, "startingBlock": self._start_block,
                 "currentBlock": self._current, "highestBlock": self._highest}
 
@@ -129,7 +124,7 @@ class Syncer:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            host = self.service.host
+            host = self.host
             with self._lock:
                 candidates, self._candidates = self._candidates, set()
             if time.monotonic() - last_poll > STATUS_POLL:
@@ -149,7 +144,7 @@ class Syncer:
                     best = (st.total_difficulty, peer, st)
             if best is None:
                 continue
-            _, our_td = self.service.head_and_td()
+            _, our_td = self.view.head_and_td()
             if best[0] <= our_td:
                 continue
             try:
@@ -171,7 +166,7 @@ class Syncer:
         Streaming: a download thread keeps up to LOOKAHEAD range requests ahead; each decoded
         batch's seals go to the verifier at once in small chunks (one forward pass per chunk);
         this thread imports every block as soon as its chunk's result is in, in order."""
-        svc = self.service
+        svc = self.view
         self.sync_started = time.monotonic()
         ancestor = self.find_common_ancestor(peer, status.head_number)
         head, _ = svc.head_and_td()
@@ -180,7 +175,7 @@ class Syncer:
         self._highest = status.head_number
         log.info("sync: from peer %s, common ancestor #%d, target #%d", peer[-8:], ancestor,
                  status.head_number)
-        with svc.node.lock:
+        with svc.lock:
             prev_hash = bytes(svc.chain.get_canonical_block_header_by_number(ancestor).hash)
         t0 = time.monotonic()
         self._last_log = t0
@@ -244,26 +239,22 @@ class Syncer:
                         wait_futures([result], timeout=0.002)
                     self.timings["wait_for_seals"] += time.perf_counter() - waited
                 err = result.result()[index]  # a non-seal error (missing blob) propagates
-                if err is not None:
-                    from poai.p2p.service import classify_block_error
-
-                    self.service.host.penalize(peer, classify_block_error(err), str(err))
-                    raise SyncAborted(f"block #{block.number}: {err}")
-                # ParallelVerifier returns no losses; () marks the seal as verified.
-                self.service.chain.consensus_context.remember(block.hash, ())
+                try:
+                    self.view.chain.consensus_context.settle(block.header, err)
+                except SealRejected as exc:
+                    self.host.penalize(peer, block_offence(exc), str(exc))
+                    raise SyncAborted(f"block #{block.number}: {err}") from exc
             started = time.perf_counter()
             self._import_one(peer, block, t0)
             self.timings["import"] += time.perf_counter() - started
             checks.imported(block)
 
     def _import_one(self, peer: str, block: BlockAPI, t0: float) -> None:
-        svc = self.service
+        svc = self.view
         try:
             svc.import_block(block)
         except (ValidationError, ValueError) as exc:
-            from poai.p2p.service import classify_block_error
-
-            svc.host.penalize(peer, classify_block_error(exc), str(exc))
+            self.host.penalize(peer, block_offence(exc), str(exc))
             raise SyncAborted(f"block #{block.number} invalid: {exc}") from exc
         self._imported += 1
         self.blocks_imported += 1
@@ -294,7 +285,7 @@ class Syncer:
             while not halt.is_set() and not self._stop.is_set():
                 if n > self._highest:
                     try:  # follow the peer's head while it moves
-                        self._highest = self.service.host.status_of(peer).head_number
+                        self._highest = self.host.status_of(peer).head_number
                     except Exception:  # noqa: BLE001
                         break
                     if n > self._highest:
@@ -314,7 +305,7 @@ class Syncer:
 
     def find_common_ancestor(self, peer: str, their_head: int) -> int:
         """The highest block number at which our canonical chain and the peer's agree."""
-        svc = self.service
+        svc = self.view
         head, _ = svc.head_and_td()
         hi = min(head.block_number, their_head)
         window = ANCESTOR_WINDOW
@@ -323,7 +314,7 @@ class Syncer:
             raws = self._request_items(peer, m.HEADERS_BY_RANGE_PROTOCOL,
                                        m.RangeRequest(start, hi - start + 1).encode(),
                                        m.MAX_HEADERS_PER_REQUEST)
-            with svc.node.lock:
+            with svc.lock:
                 for i in range(len(raws) - 1, -1, -1):
                     number = start + i
                     if number > hi:
@@ -335,7 +326,7 @@ class Syncer:
                     if keccak(raws[i]) == ours:
                         return number
             if start == 0:
-                svc.host.penalize(peer, Offence.WRONG_CHAIN, "no common block, not even genesis")
+                self.host.penalize(peer, Offence.WRONG_CHAIN, "no common block, not even genesis")
                 raise SyncAborted("peer shares no block with us")
             hi = start - 1
             window = min(window * 2, m.MAX_HEADERS_PER_REQUEST)
@@ -344,15 +335,15 @@ class Syncer:
     def _request_items(self, peer: str, protocol: str, payload: bytes, limit: int
                        ) -> list[bytes]:
         try:
-            return m.decode_items(self.service.host.request(peer, protocol, payload, 30.0), limit)
+            return m.decode_items(self.host.request(peer, protocol, payload, 30.0), limit)
         except m.WireError as exc:
-            self.service.host.penalize(peer, Offence.BAD_RESPONSE, str(exc))
+            self.host.penalize(peer, Offence.BAD_RESPONSE, str(exc))
             raise SyncAborted(str(exc)) from exc
         except (RequestFailed, m.ResponseError) as exc:
             raise SyncAborted(str(exc)) from exc
 
     def _download(self, peer: str, start: int, count: int, prev_hash: bytes) -> list[BlockAPI]:
-        svc = self.service
+        svc = self.view
         raws = self._request_items(peer, m.BLOCKS_BY_RANGE_PROTOCOL,
                                    m.RangeRequest(start, count).encode(),
                                    m.MAX_BLOCKS_PER_REQUEST)
@@ -361,15 +352,15 @@ class Syncer:
             try:
                 block = svc.decode_block(raw, start + i)
             except m.WireError as exc:
-                svc.host.penalize(peer, Offence.GARBAGE, str(exc))
+                self.host.penalize(peer, Offence.GARBAGE, str(exc))
                 raise SyncAborted(str(exc)) from exc
             if block.number != start + i or bytes(block.header.parent_hash) != prev_hash:
                 # The peer may have reorganised between requests: not proof of malice.
                 raise SyncAborted(f"block #{start + i} does not link to our last block")
             try:
                 svc.check_timestamp(block.header)
-            except ValidationError as exc:
-                svc.host.penalize(peer, Offence.FUTURE_TIMESTAMP, str(exc))
+            except BlockRejected as exc:
+                self.host.penalize(peer, block_offence(exc), str(exc))
                 raise SyncAborted(str(exc)) from exc
             prev_hash = bytes(block.hash)
             blocks.append(block)
@@ -377,8 +368,6 @@ class Syncer:
 
     def verifier(self) -> Any:
         if self._verifier is None:
-            from poai.quiz.verifier import ParallelVerifier
-
             self._verifier = ParallelVerifier()
             self._own_verifier = True
         return self._verifier
@@ -392,8 +381,6 @@ class _SealSubmitter:
     loading the model in each costs more than a few seals)."""
 
     def __init__(self, syncer: Syncer, expected: int) -> None:
-        from poai.quiz.verifier import DEFAULT_CHUNK
-
         self.chunk = DEFAULT_CHUNK
         self._local: ThreadPoolExecutor | None = None
         self._verifier: Any = None
@@ -405,8 +392,6 @@ class _SealSubmitter:
 
     def __call__(self, ctx: Any, seals: list[tuple[bytes, int, bytes, int]]) -> SealResults:
         if self._local is not None:
-            from poai.quiz.seal import verify_seals
-
             return self._local.submit(verify_seals, ctx, seals)
         fut: SealResults = self._verifier.submit(ctx, seals)
         return fut
@@ -438,8 +423,8 @@ class _SealChecks:
     """The seal checks of downloaded blocks, submitted in chain order ahead of their import.
 
     All blocks of one sync form one chain from the common ancestor, so an epoch has one quiz
-    context for the whole sync: it is computed once per epoch (under the node lock, reading
-    headers not imported yet from the download overlay).
+    context for the whole sync: it is computed once per epoch (under the node lock; the
+    epoch's seed may be among the downloaded headers not imported yet).
 
     On a governed chain an epoch's model and dataset are read from the state after its seed
     block (the last block of the previous epoch), which is not stored until that block is
@@ -450,17 +435,15 @@ class _SealChecks:
     epoch's real context equals the guess; otherwise Node.import_block verifies the seal.
     """
 
-    def __init__(self, svc: Any, submit: _SealSubmitter, timings: dict[str, float]) -> None:
-        from poai.chain.epochs import EpochQuizContexts
-
+    def __init__(self, svc: ChainView, submit: _SealSubmitter, timings: dict[str, float]
+                 ) -> None:
         self.pending: deque[_Pending] = deque()
         self._timings = timings
         self._svc = svc
         self._submit = submit
-        self._epoch_blocks: int = svc.node.config.quiz.epoch_blocks
+        self._epoch_blocks: int = svc.config.quiz.epoch_blocks
         self._headers: dict[bytes, BlockHeaderAPI] = {}  # downloaded, not imported yet
-        self._source = EpochQuizContexts(svc.node.config,
-                                         _OverlayHeaders(self._headers, svc.chain.chaindb))
+        self._consensus = svc.chain.consensus_context
         self._contexts: dict[int, Any] = {}  # epoch index -> its real QuizContext
         self._guesses: dict[int, Any] = {}   # epoch index -> the QuizContext guessed for it
         self._unknown: set[int] = set()      # epochs whose seed state was not stored when asked
@@ -468,8 +451,6 @@ class _SealChecks:
 
     def add(self, blocks: list[BlockAPI]) -> None:
         """Queue a downloaded batch and submit its seals in chunks of one context."""
-        from poai.consensus.seal_hash import seal_hash
-
         for b in blocks:
             self._headers[bytes(b.hash)] = b.header
         cc = self._svc.chain.consensus_context
@@ -505,10 +486,6 @@ class _SealChecks:
 
     def _context(self, header: BlockHeaderAPI) -> tuple[Any, bool]:
         """(context to check the seal under or None, whether it is a guess)."""
-        import dataclasses
-
-        from poai.quiz.epoch import epoch_index, epoch_key
-
         e = epoch_index(header.block_number, self._epoch_blocks)
         ctx = self._contexts.get(e)
         if ctx is not None:
@@ -519,21 +496,18 @@ class _SealChecks:
                 return ctx, False
         ctx = self._guesses.get(e)
         if ctx is None and self._latest is not None:
-            with self._svc.node.lock:
-                seed = self._source.seed_header(header)  # headers only: no state needed
+            with self._svc.lock:
+                seed = self._consensus.seed_of(header, self._headers)
             ctx = self._guesses[e] = dataclasses.replace(self._latest,
                                                          epoch_key=epoch_key(seed.hash, e))
         return ctx, ctx is not None
 
     def _real_context(self, header: BlockHeaderAPI) -> Any:
-        from poai.chain.governed import SeedStateUnavailable
-        from poai.quiz.epoch import epoch_index
-
         e = epoch_index(header.block_number, self._epoch_blocks)
         started = time.perf_counter()
         try:
-            with self._svc.node.lock:
-                ctx = self._source.quiz_context_for(header)
+            with self._svc.lock:
+                ctx = self._consensus.quiz_for(header, self._headers)
         except SeedStateUnavailable:
             self._unknown.add(e)
             return None
@@ -552,8 +526,6 @@ class _SealChecks:
             return False
         if not entry.guessed:
             return True
-        from poai.quiz.epoch import epoch_index
-
         real = self._contexts.get(epoch_index(entry.block.number, self._epoch_blocks))
         if real is None:
             real = self._real_context(entry.block.header)

@@ -50,7 +50,7 @@ class QuizContext:
 
 
 class RecordSource(Protocol):
-    """What the quiz reads from a dataset (poai.quiz.dataset.EncryptedDataset satisfies it)."""
+    """What the quiz reads from a dataset (poai.model.dataset.EncryptedDataset satisfies it)."""
 
     def __len__(self) -> int: ...
 
@@ -153,10 +153,11 @@ _CACHE_SIZE = 2  # an epoch boundary may need the old and the new assets at once
 
 def load_runner(ctx: QuizContext) -> QuizRunner:
     """The cached runner for a context's model, dataset and parameters (loaded on first use)."""
+    # deferred: transformers (~1-2 s to import) loads on the first quiz, not with the chain
     from poai.model.config import consensus_mode, set_consensus_threads
+    from poai.model.dataset import EncryptedDataset
     from poai.model.snapshot import load_model
     from poai.model.store import BlobStore
-    from poai.quiz.dataset import EncryptedDataset
 
     key = (ctx.blob_dir, ctx.manifest_hash, ctx.dataset_path, ctx.dataset_key, ctx.params)
     with _CACHE_LOCK:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 
+from poai.model.genesis import (
+    ASSETS_DIR,
+    GENESIS_DATASET_INFO,
+    GENESIS_MANIFEST_FILE,
+    GENESIS_MODEL_DIR,
+    genesis_dataset_info,
+    genesis_manifest_hash,
+)
 from poai.quiz.context import QuizContext
 from poai.quiz.params import QuizParams
 
 
 def genesis_context(epoch_key: bytes, params: QuizParams | None = None) -> QuizContext:
     """A context over the genesis assets (raises FileNotFoundError if they are not built)."""
-    from poai.model.genesis import (
-        GENESIS_MODEL_DIR,
-        genesis_dataset_info,
-        genesis_manifest_hash,
-    )
-
     info = genesis_dataset_info()
     p = params or devnet_params()
     return QuizContext(
@@ -34,7 +36,6 @@ def genesis_context(epoch_key: bytes, params: QuizParams | None = None) -> QuizC
 
 def devnet_params() -> QuizParams:
     """The quiz parameters of the devnet genesis config (assets/devnet.json)."""
-    from poai.model.genesis import ASSETS_DIR
 
     config = json.loads((ASSETS_DIR / "devnet.json").read_text())
     return QuizParams.from_dict(config["quiz"])
@@ -42,13 +43,11 @@ def devnet_params() -> QuizParams:
 
 def devnet_difficulty() -> int:
     """The devnet genesis difficulty (assets/devnet.json "initialDifficulty")."""
-    from poai.model.genesis import ASSETS_DIR
 
     config = json.loads((ASSETS_DIR / "devnet.json").read_text())
     return int(config["initialDifficulty"])
 
 
 def genesis_available() -> bool:
-    from poai.model.genesis import GENESIS_DATASET_INFO, GENESIS_MANIFEST_FILE
 
     return GENESIS_MANIFEST_FILE.is_file() and GENESIS_DATASET_INFO.is_file()

@@ -129,6 +129,7 @@ def _worker_main(index: int, jobs: Any, results: Any, shared: _Shared) -> None:
     ignore_sigint()
     import torch
 
+    # deferred: a worker process loads transformers itself, after its priority is set
     from poai.model.config import set_consensus_threads
 
     set_consensus_threads()

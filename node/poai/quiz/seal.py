@@ -25,7 +25,18 @@ from poai.quiz.reduce import (
 
 
 class InvalidSeal(ValueError):
-    """The header's quiz seal does not verify; the message says which check failed."""
+    """The header's quiz seal does not verify; the message says which check failed.
+
+    `wrong_q`: the seal passed the cheap checks but claims q values the verifier's own losses
+    do not give (peer scoring tells this apart from a malformed or off-target seal)."""
+
+    def __init__(self, message: str, *, wrong_q: bool = False) -> None:
+        super().__init__(message)
+        self.wrong_q = wrong_q
+
+    def __reduce__(self) -> tuple[type[InvalidSeal], tuple[str], dict[str, bool]]:
+        # Results cross process boundaries (ParallelVerifier): keep `wrong_q` through pickling.
+        return type(self), (str(self.args[0]),), {"wrong_q": self.wrong_q}
 
 
 def check_seal_fields(
@@ -51,14 +62,16 @@ def check_seal_fields(
 def check_losses(params: QuizParams, qs: tuple[int, ...], losses: list[float]) -> None:
     """Each claimed q_j must be the floor or the ceiling of the verifier's own v_j · 2**B."""
     if len(losses) != len(qs):
-        raise InvalidSeal(f"expected {len(qs)} losses, computed {len(losses)}")
+        raise InvalidSeal(f"expected {len(qs)} losses, computed {len(losses)}", wrong_q=True)
     for j, (q, v) in enumerate(zip(qs, losses, strict=True)):
         if not math.isfinite(v) or v < 0:
-            raise InvalidSeal(f"sample {j}: the model's loss is not a finite non-negative number")
+            raise InvalidSeal(f"sample {j}: the model's loss is not a finite non-negative number",
+                              wrong_q=True)
         ok = accepted_values(v, params.grid_bits)
         if q not in ok:
             raise InvalidSeal(
-                f"sample {j}: claimed q={q}, own loss {v!r} gives {' or '.join(map(str, ok))}"
+                f"sample {j}: claimed q={q}, own loss {v!r} gives {' or '.join(map(str, ok))}",
+                wrong_q=True,
             )
 
 

@@ -38,6 +38,7 @@ def _init_worker() -> None:
         pass
     import torch
 
+    # deferred: a worker process loads transformers itself, after its priority is set
     from poai.model.config import set_consensus_threads
 
     set_consensus_threads()

@@ -10,12 +10,13 @@ each of a block's N transactions would otherwise decode and format all N receipt
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from lru import LRU
 
+from poai.interfaces import NodeLike
 from poai.rpc import format
 from poai.rpc.errors import InvalidParams, ServerError
 from poai.rpc.execution import CallStates
@@ -25,21 +26,6 @@ BLOCK_CACHE_SIZE = 64  # decoded blocks and formatted receipts kept, by block ha
 TX_LOCATION_CACHE_SIZE = 32_768  # transaction hash -> (header, index) of recent lookups
 
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
-
-
-class NodeLike(Protocol):
-    """The part of ``poai.node.Node`` the RPC layer uses (docs/ARCHITECTURE.md)."""
-
-    chain: ChainAPI
-    txpool: Any
-    lock: Any
-    config: Any
-
-    def head(self) -> BlockHeaderAPI: ...
-    def submit_raw_transaction(self, raw: bytes) -> bytes: ...
-    def mining_stats(self) -> Any: ...
-    def add_listener(self, fn: Any) -> None: ...
-    def note_activity(self) -> None: ...  # an RPC request arrived (background work yields)
 
 
 class RpcContext:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -39,14 +39,11 @@ SYNC_FIELDS = ("startingBlock", "currentBlock", "highestBlock")
 
 
 def syncing(ctx: RpcContext, params: list[Any]) -> Any:
-    p2p = getattr(ctx.node, "p2p", None)
-    status = getattr(p2p, "status", None) if p2p is not None else None
-    if not callable(status):
-        status = getattr(ctx.node, "sync_status", None)
-    return sync_result(status() if callable(status) else None)
+    network = ctx.node.network
+    return sync_result(network.sync_progress() if network is not None else None)
 
 
-def sync_result(progress: dict[str, Any] | None) -> Any:
+def sync_result(progress: Mapping[str, Any] | None) -> Any:
     """eth_syncing's answer from a sync progress (`poai.p2p.sync.Syncer.progress()`): false
     unless a sync runs, else geth's {startingBlock, currentBlock, highestBlock} as hex."""
     if not progress or not progress.get("syncing", True):
@@ -58,12 +55,11 @@ def sync_result(progress: dict[str, Any] | None) -> Any:
 
 
 def mining(ctx: RpcContext, params: list[Any]) -> bool:
-    return bool(getattr(ctx.node, "mine", False) or getattr(ctx.node, "mining", False))
+    return bool(ctx.node.mine)
 
 
 def hashrate(ctx: RpcContext, params: list[Any]) -> str:
-    stats = ctx.node.mining_stats()
-    return qty(int(getattr(stats, "hashrate", 0.0)))
+    return qty(int(ctx.node.mining_stats().hashrate))
 
 
 def accounts(ctx: RpcContext, params: list[Any]) -> list[str]:
@@ -71,7 +67,7 @@ def accounts(ctx: RpcContext, params: list[Any]) -> list[str]:
 
 
 def coinbase(ctx: RpcContext, params: list[Any]) -> str:
-    return addr(getattr(ctx.node, "coinbase", b"\x00" * 20))
+    return addr(ctx.node.coinbase)
 
 
 def _state(ctx: RpcContext, block_id: Any) -> Any:

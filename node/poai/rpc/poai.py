@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -47,8 +46,7 @@ def last_seals(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
     quiz = _quiz(ctx)
     head = ctx.node.head()
     # Blocks this node mined also carry the miner's unrounded per-sample losses.
-    mined = {bytes(r.block_hash): r for r in
-             getattr(ctx.node.mining_stats(), "last_seals", None) or []}
+    mined = {bytes(r.block_hash): r for r in ctx.node.mining_stats().last_seals}
     out = []
     for number in range(head.block_number, max(0, head.block_number - count + 1) - 1, -1):
         if number == 0:
@@ -76,26 +74,16 @@ def last_seals(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
 
 def mining(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     stats = ctx.node.mining_stats()
-    raw = asdict(stats) if is_dataclass(stats) and not isinstance(stats, type) else dict(
-        getattr(stats, "__dict__", {}))
-    return {"hashrate": float(raw.get("hashrate", 0.0)),
-            "blocksMined": int(raw.get("blocks_mined", 0)),
-            "mining": bool(getattr(ctx.node, "mine", False))}
+    return {"hashrate": float(stats.hashrate), "blocksMined": int(stats.blocks_mined),
+            "mining": bool(ctx.node.mine)}
 
 
 def model_manifest(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     """The model and dataset the next block on the head must answer (governance may have
-    replaced the genesis ones); a node without `current_quiz` reports its genesis config."""
-    config = ctx.node.config
-    genesis_dataset = getattr(config, "dataset", None)
-    current_quiz = getattr(ctx.node, "current_quiz", None)
-    if not callable(current_quiz):
-        out: dict[str, Any] = {"manifest": getattr(config, "model_manifest", None)}
-        if genesis_dataset is not None:
-            out["dataset"] = _dataset_json(genesis_dataset)
-        return out
-    quiz = current_quiz()
-    out = {"manifest": quiz.manifest_hash,
+    replaced the genesis ones)."""
+    genesis_dataset = ctx.node.config.dataset
+    quiz = ctx.node.current_quiz()
+    out: dict[str, Any] = {"manifest": quiz.manifest_hash,
            "epoch": qty(epoch_index(ctx.node.head().block_number + 1, quiz.params.epoch_blocks)),
            "dataset": {"path": str(quiz.dataset_path), "key": quiz.dataset_key.hex()}}
     if genesis_dataset is not None and str(genesis_dataset.path) == str(quiz.dataset_path):
@@ -103,15 +91,9 @@ def model_manifest(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _dataset_json(dataset: Any) -> dict[str, Any]:
-    return {k: (v.hex() if isinstance(v, bytes) else
-                v if isinstance(v, int | float | str) else str(v))
-            for k, v in (asdict(dataset) if is_dataclass(dataset) else dict(dataset)).items()}
-
-
 def contracts(ctx: RpcContext, params: list[Any]) -> dict[str, str]:
     """Governance contracts in genesis, name -> checksum address ({} on a chain without)."""
-    found = getattr(ctx.node, "contracts", None) or {}
+    found = ctx.node.contracts
     return {name: to_checksum_address(bytes(address)) for name, address in found.items()}
 
 

@@ -24,8 +24,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from poai.rpc import eth, poai, txpool, web3
-from poai.rpc.context import NodeLike, RpcContext
+from poai.interfaces import NodeLike
+from poai.rpc import eth, format, poai, txpool, web3
+from poai.rpc.context import RpcContext
 from poai.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -385,8 +386,7 @@ class _WsConnection:
                     tx = server.node.txpool.get(bytes.fromhex(payload[2:]))
                     if tx is None:
                         continue
-                    from poai.rpc.format import tx_json
-                    result = tx_json(tx)
+                    result = format.tx_json(tx)
             else:
                 continue
             msg = {"jsonrpc": "2.0", "method": "eth_subscription",

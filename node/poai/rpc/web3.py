@@ -27,13 +27,8 @@ def net_listening(ctx: RpcContext, params: list[Any]) -> bool:
 
 
 def net_peer_count(ctx: RpcContext, params: list[Any]) -> str:
-    # The P2P service (set as `node.p2p` when networking runs) knows the peers; a node may
-    # also answer itself.  Neither: no networking, 0 peers.
-    for owner in (getattr(ctx.node, "p2p", None), ctx.node):
-        count = getattr(owner, "peer_count", None)
-        if callable(count):
-            return qty(int(count()))
-    return qty(0)
+    network = ctx.node.network  # None: no networking, no peers
+    return qty(network.peer_count() if network is not None else 0)
 
 
 METHODS = {

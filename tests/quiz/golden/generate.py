@@ -95,7 +95,7 @@ def genesis_vectors() -> dict[str, Any]:
 
 
 def _dataset_sha(ctx: object) -> str:
-    from poai.quiz.dataset import file_sha256
+    from poai.model.dataset import file_sha256
 
     return file_sha256(ctx.dataset_path)
 

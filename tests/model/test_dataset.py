@@ -4,7 +4,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from poai.quiz.dataset import (
+from poai.model.dataset import (
     HEADER_LEN,
     DatasetError,
     EncryptedDataset,
