@@ -199,7 +199,14 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        "(corrupted data dir? remove it or use another --datadir)") from exc
     # -- P2P (owned by the p2p package) --
     from poai.p2p.cli import start_p2p
-    p2p = await loop.run_in_executor(None, start_p2p, node, args)
+    from poai.p2p.host import HostError
+    try:
+        p2p = await loop.run_in_executor(None, start_p2p, node, args)
+    except HostError as exc:
+        await server.stop()
+        await loop.run_in_executor(None, node.stop)
+        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{args.p2p_port}: {exc} "
+                       "(is another node running? use --p2p-port)") from exc
     # -- end P2P --
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)

@@ -125,7 +125,9 @@ class RpcServer:
         self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=False)
+        # SO_REUSEADDR (asyncio's default on Unix), as geth: a restarted node rebinds at once
+        # despite its predecessor's TIME_WAIT connections; a live listener still refuses the bind.
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         try:
             await site.start()
         except OSError:
