@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -123,7 +124,8 @@ class Senders:
         return tx_hash
 
 
-def run(duration: float, senders_n: int, tx_rate: float, window: float) -> dict[str, Any]:
+def run(duration: float, senders_n: int, tx_rate: float, window: float,
+        keep_logs: Path | None = None) -> dict[str, Any]:
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
     out: dict[str, Any] = {"duration_s": duration, "senders": senders_n, "tx_rate": tx_rate}
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,6 +256,10 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float) -> dict[
             if peer is not None:
                 peer.stop()
             miner.stop()
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in base.glob("*.log"):
+                    shutil.copy(log, keep_logs / log.name)
 
     warm = [s for s in samples if s[0] >= duration / 4] or samples
     half = [s for s in samples if s[0] >= duration / 2] or samples
@@ -273,7 +279,8 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float) -> dict[
                          "lost": len([h for h in pending if h not in in_pool])},
         "head": {"end": head, "blocks_per_window": windows, "window_s": window,
                  "stalled_windows": sum(1 for w in windows if w == 0)},
-        "peer": {"joined_at_s": round(peer_joined, 1), "caught_up": peer_head >= head},
+        "peer": {"joined_at_s": round(peer_joined, 1), "head": peer_head,
+                 "caught_up": peer_head >= head},
         "eth_blockNumber_ms": {"p50": round(1000 * statistics.median(lat), 2) if lat else None,
                                "p99": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2)
                                if lat else None, "samples": len(lat)},
@@ -289,12 +296,14 @@ def main() -> None:
     ap.add_argument("--tx-rate", type=float, default=20.0, help="transactions per second (20)")
     ap.add_argument("--window", type=float, default=15.0,
                     help="the head must advance in every window of this many seconds (15)")
+    ap.add_argument("--keep-logs", type=Path, help="copy the nodes' logs into this directory")
     args = ap.parse_args()
     if not 10 <= args.duration <= 7200:
         ap.error("--duration must be in 10..7200 seconds")
     if not 1 <= args.senders <= 1000 or not 0.1 <= args.tx_rate <= 1000:
         ap.error("--senders must be in 1..1000 and --tx-rate in 0.1..1000")
-    print(json.dumps(run(args.duration, args.senders, args.tx_rate, args.window)))
+    print(json.dumps(run(args.duration, args.senders, args.tx_rate, args.window,
+                         args.keep_logs)))
 
 
 if __name__ == "__main__":
