@@ -194,14 +194,24 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        f"{exc.strerror or exc} (is another node running? use --rpc-port)"
                        ) from exc
     loop = asyncio.get_running_loop()
+    # deferred: libp2p loads only when networking runs
+    from poai.datadir import DatadirError
+    from poai.p2p.cli import print_listen_addrs
+    from poai.p2p.host import HostError
     try:
         await loop.run_in_executor(None, node.start)
+    except HostError as exc:  # the node has closed its chain again
+        await server.stop()
+        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{args.p2p_port}: {exc} "
+                       "(is another node running? use --p2p-port)") from exc
+    except DatadirError as exc:
+        await server.stop()
+        raise CliError(str(exc)) from exc
     except Exception as exc:
         await server.stop()
         raise CliError(f"cannot open the chain in {args.datadir}: {exc} "
                        "(corrupted data dir? remove it or use another --datadir)") from exc
     # -- P2P (owned by the p2p package; the node starts and stops its network) --
-    from poai.p2p.cli import print_listen_addrs
     print_listen_addrs(node.network)
     # -- end P2P --
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)

@@ -109,7 +109,12 @@ class Node:
         self.producer.start()
         if self._network_factory is not None:
             self.network = self._network_factory(self)
-            self.network.start()
+            try:
+                self.network.start()
+            except BaseException:
+                self.network = None
+                self.stop()
+                raise
 
     def stop(self) -> None:
         if self.network is not None:

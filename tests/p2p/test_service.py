@@ -52,3 +52,21 @@ def _mined(node: Any, tx_hash: bytes) -> bool:
             return True
         except Exception:  # noqa: BLE001
             return False
+
+
+def test_a_transaction_flood_is_not_echoed_back(make_node: NodeFactory) -> None:
+    """Transactions a peer receives by gossip are not gossiped back to their sender: an echo
+    counted as duplicates, and an honest peer was banned for a flood of them (seen in
+    bench/soak.py: a syncing peer banned under a 20 tx/s flood)."""
+    a, sa = make_node()
+    b, sb = make_node(peers=sa.host.full_addrs())
+    wait_for(lambda: sa.host.peers() and sb.host.peers(), what="handshake")
+    time.sleep(1.5)  # gossip mesh
+    key = dev_accounts()[0].private_key
+    hashes = [a.submit_raw_transaction(raw)
+              for raw in signed_transfers(a.config.chain_id, key, b"\x42" * 20, 80)]
+    wait_for(lambda: all(b.txpool.get(h) is not None for h in hashes), timeout=30,
+             what="the flood reaches b")
+    time.sleep(2.0)  # an echo would be back by now
+    score = sa.host.scores.snapshot().get(sb.host.peer_id, {"offences": 0.0, "banned_for": 0.0})
+    assert score["offences"] == 0 and score["banned_for"] == 0, score

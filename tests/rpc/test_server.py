@@ -90,6 +90,7 @@ def test_web3_and_net(rpc: Rpc) -> None:
 
 def test_unserializable_result_is_internal_error(rpc: Rpc, server: ServerThread) -> None:
     server.server.methods["test_bad"] = lambda ctx, params: {"x": object()}
+    server.server.params["test_bad"] = ()
     assert rpc.request("test_bad")["error"]["code"] == -32603
     _, reply, _ = rpc.raw(json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "test_bad"},
                                       {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId"}]))

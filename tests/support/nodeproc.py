@@ -68,8 +68,8 @@ class NodeProcess:
 
     def __init__(self, datadir: Path, genesis: Path, *, mine: bool = True,
                  log_path: Path | None = None, extra_args: tuple[str, ...] = ("--p2p-port", "0"),
-                 ) -> None:
-        self.port = free_port()
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or datadir.parent / f"node-{self.port}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115

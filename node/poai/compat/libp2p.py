@@ -1,4 +1,4 @@
-"""py-libp2p: larger pubsub queues, process-wide.
+"""py-libp2p: larger pubsub queues and an exclusive TCP listen port, process-wide.
 
 py-libp2p gives every peer an outbound RPC queue of 32 messages and every subscription a
 channel of 32, and drops silently when full: a burst of transactions or blocks on a devnet
@@ -6,6 +6,10 @@ overflows both.  `install(size)` makes pubsub create bigger ones (both names are
 globals that `libp2p.pubsub.pubsub` reads when it creates a queue or a channel).  The P2P
 host calls it when it starts; libp2p is imported then, not before (it is heavy and only a
 node with networking needs it).
+
+py-libp2p's TCP listener also sets SO_REUSEPORT (for hole punching, which PoAI does not use),
+so two nodes on one machine would both bind a port and the kernel would split peers between
+them. `install` keeps SO_REUSEADDR only: a restart rebinds at once, a port in use is an error.
 """
 
 from __future__ import annotations
@@ -19,14 +23,23 @@ RELIES_ON: tuple[Reliance, ...] = (
              "(self, max_size=32, max_message_size=1048576)"),
     Reliance("libp2p.pubsub.pubsub:RpcQueue"),
     Reliance("libp2p.pubsub.pubsub:SUBSCRIPTION_CHANNEL_SIZE"),
+    Reliance("libp2p.transport.tcp.tcp:_set_reuse_flags", "(sock)"),
 )
 
 
 def install(size: int) -> None:
-    """Pubsub's outbound queues and subscription channels hold at least `size` messages.
-    Idempotent: the first call's size stays."""
+    """Pubsub's outbound queues and subscription channels hold at least `size` messages, and
+    TCP listeners do not share their port. Idempotent: the first call's size stays."""
+    import socket
+
     import libp2p.pubsub.pubsub as ps
+    import libp2p.transport.tcp.tcp as tcp
     from libp2p.pubsub.rpc_queue import RpcQueue
+
+    def set_reuse_addr_only(sock: Any) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    tcp._set_reuse_flags = set_reuse_addr_only
 
     if getattr(ps.RpcQueue, "_poai_tuned", False):  # type: ignore[attr-defined]
         return

@@ -19,6 +19,7 @@ import time
 import rlp
 from eth.abc import BlockAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from poai.consensus.rejection import BlockRejected, SealRejected
@@ -201,9 +202,12 @@ class Gossip:
     def _on_tx_gossip(self, peer: str, data: bytes) -> Verdict:
         verdict = ACCEPT
         for raw in m.decode_transactions(data):
+            # Marked before admission: the pool announces a new transaction from inside
+            # submit_raw_transaction, and one marked only afterwards went back out, so peers
+            # saw their own flood returned as duplicates and banned us.
+            self._txs_from_network.add(keccak(raw))
             try:
-                h = self.node.submit_raw_transaction(raw)
-                self._txs_from_network.add(bytes(h))
+                self.node.submit_raw_transaction(raw)
             except TxPoolError as exc:
                 text = str(exc).lower()
                 if "signature" in text or "invalid sender" in text:

@@ -41,6 +41,22 @@ NODEKEY_FILE = "nodekey"
 _QUEUE_SIZE = 4096
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the listen address once (SO_REUSEADDR, as the listener will) so a port in use is a
+    clear error before py-libp2p, which only logs a failed listen, starts."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(1)
+        except OSError as exc:
+            raise HostError(exc.strerror or str(exc)) from exc
+
+
 # ----------------------------------------------------------------------------- config
 
 
@@ -172,6 +188,7 @@ class P2PHost:
     def start(self, timeout: float = 30.0) -> None:
         if self._thread is not None:
             raise HostError("host already started")
+        _check_port_free(self.config.listen_host, self.config.port)
         self._thread = threading.Thread(target=self._run, name="libp2p", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -336,6 +353,8 @@ class P2PHost:
                         sub = await pubsub.subscribe(topic)
                         nursery.start_soon(self._drain, sub)
                     self.listen_addrs = [str(a).split("/p2p/")[0] for a in host.get_addrs()]
+                    if not self.listen_addrs:  # py-libp2p logs a failed listen and goes on
+                        raise HostError(f"cannot listen on {listen}")
                     nursery.start_soon(self._publisher, publish_recv)
                     nursery.start_soon(self._event_loop, events_recv, nursery)
                     nursery.start_soon(self._maintain, nursery)

@@ -20,6 +20,20 @@ from poai.rpc.hexutil import (
     parse_qty,
     qty,
 )
+from poai.rpc.params import (
+    ADDRESS,
+    BLOCK,
+    BLOCK_OR_HASH,
+    BOOL,
+    DATA,
+    HASH,
+    NO_PARAMS,
+    PERCENTILES,
+    QTY,
+    STATE_OVERRIDES,
+    TRANSACTION,
+    Arg,
+)
 from poai.txpool.pool import TxPoolError, verify_raw
 
 Handler = Callable[[RpcContext, list[Any]], Any]
@@ -351,4 +365,35 @@ METHODS: dict[str, Handler] = {
     "eth_maxPriorityFeePerGas": max_priority_fee,
     "eth_blobBaseFee": blob_base_fee,
     "eth_feeHistory": fee_history,
+}
+
+_AT_BLOCK = Arg("block", BLOCK_OR_HASH, optional=True)
+_CALL = (Arg("transaction", TRANSACTION), _AT_BLOCK, Arg("overrides", STATE_OVERRIDES, True))
+
+PARAMS: dict[str, tuple[Arg, ...]] = {
+    **{name: NO_PARAMS for name in (
+        "eth_chainId", "eth_blockNumber", "eth_syncing", "eth_mining", "eth_hashrate",
+        "eth_accounts", "eth_coinbase", "eth_gasPrice", "eth_maxPriorityFeePerGas",
+        "eth_blobBaseFee")},
+    "eth_getBalance": (Arg("address", ADDRESS), _AT_BLOCK),
+    "eth_getCode": (Arg("address", ADDRESS), _AT_BLOCK),
+    "eth_getStorageAt": (Arg("address", ADDRESS), Arg("slot", QTY), _AT_BLOCK),
+    "eth_getTransactionCount": (Arg("address", ADDRESS), _AT_BLOCK),
+    "eth_getBlockByNumber": (Arg("block", BLOCK), Arg("fullTransactions", BOOL)),
+    "eth_getBlockByHash": (Arg("blockHash", HASH), Arg("fullTransactions", BOOL)),
+    "eth_getBlockTransactionCountByNumber": (Arg("block", BLOCK),),
+    "eth_getBlockTransactionCountByHash": (Arg("blockHash", HASH),),
+    "eth_getUncleCountByBlockNumber": (Arg("block", BLOCK),),
+    "eth_getUncleCountByBlockHash": (Arg("blockHash", HASH),),
+    "eth_getTransactionByHash": (Arg("transactionHash", HASH),),
+    "eth_getTransactionByBlockHashAndIndex": (Arg("blockHash", HASH), Arg("index", QTY)),
+    "eth_getTransactionByBlockNumberAndIndex": (Arg("block", BLOCK), Arg("index", QTY)),
+    "eth_getTransactionReceipt": (Arg("transactionHash", HASH),),
+    "eth_getBlockReceipts": (Arg("block", BLOCK_OR_HASH),),
+    "eth_sendRawTransaction": (Arg("transaction", DATA),),
+    "eth_sendTransaction": (Arg("transaction", TRANSACTION),),
+    "eth_call": _CALL,
+    "eth_estimateGas": _CALL,
+    "eth_feeHistory": (Arg("blockCount", QTY), Arg("newestBlock", BLOCK),
+                       Arg("rewardPercentiles", PERCENTILES, optional=True)),
 }

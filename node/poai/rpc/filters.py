@@ -21,6 +21,7 @@ from poai.rpc import format
 from poai.rpc.context import RpcContext
 from poai.rpc.errors import InvalidParams, ServerError
 from poai.rpc.hexutil import data, param, parse_address, parse_hash, qty
+from poai.rpc.params import FILTER, NO_PARAMS, QTY, Arg
 
 FILTER_TIMEOUT = 300.0
 MAX_LOG_RANGE = 10_000  # blocks one eth_getLogs may scan
@@ -247,6 +248,19 @@ class FilterManager:
     def uninstall(self, ctx: RpcContext, params: list[Any]) -> bool:
         with self._lock:
             return self._filters.pop(param(params, 0, "filterId"), None) is not None
+
+    @staticmethod
+    def params() -> dict[str, tuple[Arg, ...]]:
+        filter_id = (Arg("filterId", QTY),)
+        return {
+            "eth_getLogs": (Arg("filter", FILTER),),
+            "eth_newFilter": (Arg("filter", FILTER),),
+            "eth_newBlockFilter": NO_PARAMS,
+            "eth_newPendingTransactionFilter": NO_PARAMS,
+            "eth_getFilterChanges": filter_id,
+            "eth_getFilterLogs": filter_id,
+            "eth_uninstallFilter": filter_id,
+        }
 
     def methods(self) -> dict[str, Callable[[RpcContext, list[Any]], Any]]:
         return {

@@ -11,6 +11,7 @@ from poai.quiz.reduce import MalformedMixHash, unpack_q
 from poai.rpc.context import RpcContext
 from poai.rpc.errors import InvalidParams
 from poai.rpc.hexutil import addr, data, param, parse_qty, qty
+from poai.rpc.params import BLOCK_OR_HASH, NO_PARAMS, QTY, Arg
 
 MAX_SEALS = 256
 
@@ -105,4 +106,14 @@ METHODS = {
     "poai_attemptsPerSecond": lambda ctx, params: mining(ctx, params)["hashrate"],
     "poai_modelManifest": model_manifest,
     "poai_contracts": contracts,
+}
+
+PARAMS: dict[str, tuple[Arg, ...]] = {
+    "poai_quizParams": NO_PARAMS,
+    "poai_epoch": (Arg("block", BLOCK_OR_HASH, optional=True),),
+    "poai_lastSeals": (Arg("count", QTY, optional=True),),
+    "poai_mining": NO_PARAMS,
+    "poai_attemptsPerSecond": NO_PARAMS,
+    "poai_modelManifest": NO_PARAMS,
+    "poai_contracts": NO_PARAMS,
 }

@@ -37,6 +37,7 @@ from poai.rpc.errors import (
 )
 from poai.rpc.filters import FilterManager, LogCriteria
 from poai.rpc.hexutil import param
+from poai.rpc.params import ANY, QTY, STRING, Arg, check_params
 from poai.txpool.pool import TxPoolError
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ def _error(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
+SUBSCRIPTION_PARAMS: dict[str, tuple[Arg, ...]] = {
+    "eth_subscribe": (Arg("subscription type", STRING), Arg("options", ANY, optional=True)),
+    "eth_unsubscribe": (Arg("subscriptionId", QTY),),
+}
+
+
 class RpcServer:
     def __init__(self, node: NodeLike, *, host: str = "127.0.0.1", port: int = 8545,
                  cors_origins: tuple[str, ...] = ("*",), accounts: tuple[bytes, ...] = (),
@@ -100,9 +107,15 @@ class RpcServer:
         self.filters = FilterManager(self.ctx)
         self.ctx.filters = self.filters
         self.methods: dict[str, Handler] = {}
+        self.params: dict[str, tuple[Arg, ...]] = dict(SUBSCRIPTION_PARAMS)
         for module in (web3, eth, txpool, poai):
             self.methods.update(module.METHODS)
+            self.params.update(module.PARAMS)
         self.methods.update(self.filters.methods())
+        self.params.update(self.filters.params())
+        undeclared = sorted(set(self.methods) - set(self.params))
+        if undeclared:  # every method's arguments are checked before its handler runs
+            raise TypeError(f"JSON-RPC methods without declared PARAMS: {undeclared}")
         self.prepare: dict[str, Handler] = dict(eth.PREPARE)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc")
         self._runner: web.AppRunner | None = None
@@ -126,7 +139,9 @@ class RpcServer:
         self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=False)
+        # SO_REUSEADDR (asyncio's default on Unix), as geth: a restarted node rebinds at once
+        # despite its predecessor's TIME_WAIT connections; a live listener still refuses the bind.
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         try:
             await site.start()
         except OSError:
@@ -295,6 +310,7 @@ class RpcServer:
             handler = self.methods.get(method)
             if handler is None:
                 raise MethodNotFound(method)
+            check_params(self.params[method], params)
             result = handler(self.ctx, params)
         except RpcError as err:
             return None if notification else _error(req_id, err)
@@ -330,6 +346,7 @@ class RpcServer:
     def _call_local(self, req: dict[str, Any], conn: _WsConnection) -> dict[str, Any] | None:
         try:
             req_id, method, params = self._validate(req)
+            check_params(self.params[method], params)
             if method == "eth_subscribe":
                 result: Any = conn.subscribe(params)
             else:

@@ -7,6 +7,7 @@ from typing import Any
 from poai.rpc import format
 from poai.rpc.context import RpcContext
 from poai.rpc.hexutil import addr, qty
+from poai.rpc.params import NO_PARAMS, Arg
 
 
 def status(ctx: RpcContext, params: list[Any]) -> dict[str, str]:
@@ -35,3 +36,4 @@ def inspect(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
 
 
 METHODS = {"txpool_status": status, "txpool_content": content, "txpool_inspect": inspect}
+PARAMS: dict[str, tuple[Arg, ...]] = {name: NO_PARAMS for name in METHODS}

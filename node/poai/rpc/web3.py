@@ -8,6 +8,7 @@ from eth_utils import keccak
 
 from poai.rpc.context import RpcContext
 from poai.rpc.hexutil import data, param, parse_data, qty
+from poai.rpc.params import DATA, NO_PARAMS, Arg
 
 
 def client_version(ctx: RpcContext, params: list[Any]) -> str:
@@ -37,4 +38,12 @@ METHODS = {
     "net_version": net_version,
     "net_listening": net_listening,
     "net_peerCount": net_peer_count,
+}
+
+PARAMS: dict[str, tuple[Arg, ...]] = {
+    "web3_clientVersion": NO_PARAMS,
+    "web3_sha3": (Arg("data", DATA),),
+    "net_version": NO_PARAMS,
+    "net_listening": NO_PARAMS,
+    "net_peerCount": NO_PARAMS,
 }
