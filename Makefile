@@ -12,7 +12,7 @@ DATADIR ?= $(HOME)/.poai/devnet
 RPC_PORT ?= 8545
 WORKERS ?= $(shell nproc)
 
-.PHONY: install run test test-py test-contracts lint typecheck bench clean
+.PHONY: install run test test-py test-contracts lint typecheck bench clean conformance-all mutation-check
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,14 @@ run: install
 
 test: install
 	bash scripts/run-tests.sh
+
+# `make test` runs a bounded selection of the official Ethereum tests (tests/conformance);
+# these run all of them, and plant faults in PoAI's EVM replacements to see the tests catch them.
+conformance-all: install
+	POAI_CONFORMANCE=all $(BIN)/pytest -q -p no:cacheprovider tests/conformance
+
+mutation-check: install
+	$(BIN)/python scripts/mutation_check.py
 
 lint: install
 	$(BIN)/ruff check node tests bench migrations scripts

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
+from eth.vm.computation import BaseComputation
 from eth.vm.forks.prague.computation import PragueComputation
 from lru import LRU
 
@@ -19,7 +20,10 @@ JUMP_ANALYSIS_CACHE_SIZE = 256  # contracts; an entry is two sets of checked pos
 _analysis: Any = LRU(JUMP_ANALYSIS_CACHE_SIZE)  # code bytes -> (valid, invalid positions)
 
 
-class PoaiComputation(PragueComputation):
+class SharedJumpAnalysis(BaseComputation):
+    """Any fork's computation with the per-code analysis shared (mixed in before the fork's
+    class; tests/conformance runs it on the Cancun rules the official fixtures were filled for)."""
+
     def __init__(
         self,
         state: StateAPI,
@@ -37,4 +41,8 @@ class PoaiComputation(PragueComputation):
             self.code.valid_positions, self.code.invalid_positions = shared  # type: ignore[attr-defined]
 
 
-__all__ = ["PoaiComputation"]
+class PoaiComputation(SharedJumpAnalysis, PragueComputation):
+    pass
+
+
+__all__ = ["PoaiComputation", "SharedJumpAnalysis"]

@@ -36,6 +36,7 @@ from rlp.sedes import CountableList
 from poai.chain.accounts import PoaiAccountDB
 from poai.chain.computation import PoaiComputation
 from poai.chain.config import ChainConfig
+from poai.chain.corrections import CorrectedRules
 from poai.chain.immutable import SharedCopy, replace_fields
 from poai.chain.receipts import PoaiReceiptBuilder, address_bloom_bits, topic_bloom_bits
 from poai.chain.rewards import block_subsidy
@@ -63,7 +64,8 @@ class PoaiBlock(SharedCopy, PragueBlock):
     ]
 
 
-class PoaiState(PragueState):
+class PoaiState(CorrectedRules, PragueState):
+    # CorrectedRules: the consensus rules py-evm gets wrong (poai.chain.corrections).
     account_db_class = PoaiAccountDB
     computation_class = PoaiComputation
     # py-evm's `logger` property looks the logger up again (swapping logging's logger class

@@ -28,6 +28,7 @@ from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError, keccak, to_checksum_address
 from lru import LRU
 
+from poai.chain.corrections import creation_rule_violation, max_cost
 from poai.chain.signing import signing_message
 from poai.compat.pyevm import cache_sender, cached_sender
 
@@ -219,6 +220,9 @@ class TxPool:
                 "max priority fee per gas higher than max fee per gas: address "
                 f"{_addr(sender)}, maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, "
                 f"maxFeePerGas: {tx.max_fee_per_gas}")
+        creation = creation_rule_violation(tx)  # what blocks refuse (poai.chain.corrections)
+        if creation is not None:
+            raise TxPoolError(creation)
         intrinsic = tx.intrinsic_gas
         if tx.gas < intrinsic:
             raise TxPoolError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
@@ -235,7 +239,7 @@ class TxPool:
         if tx.nonce < state_nonce:
             raise TxPoolError(
                 f"nonce too low: address {_addr(sender)}, tx: {tx.nonce} state: {state_nonce}")
-        cost = tx.gas * tx.max_fee_per_gas + tx.value
+        cost = max_cost(tx)  # gas * max fee + value, + the blob fee of a blob transaction
         balance = state.get_balance(sender)
         if balance < cost:
             raise TxPoolError(
