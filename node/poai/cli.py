@@ -192,8 +192,13 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        f"{exc.strerror or exc} (is another node running? use --rpc-port)"
                        ) from exc
     loop = asyncio.get_running_loop()
+    from poai.node import NetworkStartError
     try:
         await loop.run_in_executor(None, node.start)
+    except NetworkStartError as exc:
+        await server.stop()
+        raise CliError(f"{exc} (another node on --p2p-port? use another port or --no-p2p)"
+                       ) from exc
     except Exception as exc:
         await server.stop()
         raise CliError(f"cannot open the chain in {args.datadir}: {exc} "

@@ -35,9 +35,14 @@ from poai.txpool.pool import TxPool, decode_transaction
 log = logging.getLogger("poai.node")
 
 __all__ = [
-    "DatadirError", "ImportResult", "MiningStats", "NewHead", "NewPendingTx", "Node",
+    "DatadirError", "ImportResult", "MiningStats", "NetworkStartError", "NewHead",
+    "NewPendingTx", "Node",
     "NodeEvent", "PendingBlock", "SealRecord",
 ]
+
+
+class NetworkStartError(RuntimeError):
+    """The node's network did not start (the node is stopped again)."""
 
 
 class Node:
@@ -107,8 +112,13 @@ class Node:
             )
         self.producer.start()
         if self._network_factory is not None:
-            self.network = self._network_factory(self)
-            self.network.start()
+            try:
+                self.network = self._network_factory(self)
+                self.network.start()
+            except Exception as exc:
+                self.network = None
+                self.stop()
+                raise NetworkStartError(f"cannot start the network: {exc}") from exc
 
     def stop(self) -> None:
         if self.network is not None:
