@@ -393,3 +393,27 @@ def test_a_block_waits_only_for_a_burst_of_transactions(config: ChainConfig,
         assert node.producer._wait_for_burst_end() < 0.05  # the burst is over
     finally:
         node.stop()
+
+
+def test_a_network_that_cannot_start_stops_the_node_with_one_clear_error(
+    config: ChainConfig, tmp_path: Path
+) -> None:
+    from poai.node import NetworkStartError
+
+    class _PortTaken:  # a network whose start fails as a bound port does
+        def __init__(self, node: Node) -> None:
+            self.node = node
+
+        def start(self) -> None:
+            raise OSError(98, "Address already in use")
+
+    node = Node(tmp_path, config, network=_PortTaken)  # type: ignore[arg-type]
+    with pytest.raises(NetworkStartError, match="cannot start the network: .*already in use"):
+        node.start()
+    assert node.network is None
+    again = Node(tmp_path, config)  # the data dir was closed: not locked any more
+    again.start()
+    try:
+        assert again.head().block_number == 0
+    finally:
+        again.stop()

@@ -196,14 +196,15 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     loop = asyncio.get_running_loop()
     # deferred: libp2p loads only when networking runs
     from poai.datadir import DatadirError
+    from poai.node import NetworkStartError
     from poai.p2p.cli import print_listen_addrs
-    from poai.p2p.host import HostError
     try:
         await loop.run_in_executor(None, node.start)
-    except HostError as exc:  # the node has closed its chain again
+    except NetworkStartError as exc:  # the node has closed its chain again
         await server.stop()
-        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{args.p2p_port}: {exc} "
-                       "(is another node running? use --p2p-port)") from exc
+        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{args.p2p_port}: "
+                       f"{exc.__cause__ or exc} (is another node running? use --p2p-port or "
+                       "--no-p2p)") from exc
     except DatadirError as exc:
         await server.stop()
         raise CliError(str(exc)) from exc

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 
-from poai.chain.chain import PoaiChain, chain_class_for, install_library_patches
+from poai.chain.chain import PoaiChain, chain_class_for
 from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
 from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
@@ -35,9 +35,14 @@ from poai.txpool.pool import TxPool, decode_transaction
 log = logging.getLogger("poai.node")
 
 __all__ = [
-    "DatadirError", "ImportResult", "MiningStats", "NewHead", "NewPendingTx", "Node",
+    "DatadirError", "ImportResult", "MiningStats", "NetworkStartError", "NewHead",
+    "NewPendingTx", "Node",
     "NodeEvent", "PendingBlock", "SealRecord",
 ]
+
+
+class NetworkStartError(RuntimeError):
+    """The node's network did not start (the node is stopped again)."""
 
 
 class Node:
@@ -94,7 +99,6 @@ class Node:
         return self.importer.chain
 
     def start(self) -> None:
-        install_library_patches()
         with self.lock:
             self._opened = open_chain(self.datadir, self.config, self.chain_class)
             self.importer.attach(self._opened)
@@ -108,13 +112,13 @@ class Node:
             )
         self.producer.start()
         if self._network_factory is not None:
-            self.network = self._network_factory(self)
             try:
+                self.network = self._network_factory(self)
                 self.network.start()
-            except BaseException:
+            except Exception as exc:
                 self.network = None
                 self.stop()
-                raise
+                raise NetworkStartError(f"cannot start the network: {exc}") from exc
 
     def stop(self) -> None:
         if self.network is not None:

@@ -181,7 +181,7 @@ def _serve_chain_with_a_forged_seal(node: Any, good_before: int, after: int) -> 
     node.import_block(good)  # stores the state both share (the seal fields are not in it)
     with node.lock:
         node.chain.chaindb.persist_block(forged)  # same score as `good`: not canonical yet
-        node._buffer.flush()  # noqa: SLF001 - the hostile part: no seal check
+        node.importer.buffer.flush()  # the hostile part: no seal check
     child = seal_template(node, make_template(node, parent=forged.header))
     node.import_block(child)  # greater total difficulty: the forged branch is canonical now
     extend(node, after - 1)

@@ -38,7 +38,7 @@ def make_template(node: Any, txs: list[Any] | None = None, *, parent: Any = None
     """A block on ``parent`` (default: head) built in a throwaway overlay of the node's db."""
     with node.lock:
         parent = parent or node.head()
-        overlay = WriteBuffer(node._buffer)  # noqa: SLF001 - discarded, never flushed
+        overlay = WriteBuffer(node.importer.buffer)  # discarded, never flushed
         tchain = node.chain_class(overlay)
         step = node.config.target_block_time if dt is None else dt
         return build_block(tchain, parent, coinbase, txs or [],

@@ -3,7 +3,7 @@
 The epoch key comes from the seed block on the header's own ancestry (not the canonical chain:
 a side-chain block is judged by its own history); that ancestry may run through `parents`,
 headers not stored yet (a sync batch, py-evm's `validate_seal_extension`).  The model and
-dataset come from `snapshot_for_epoch`: the genesis ones for a chain without governance
+dataset come from `assets_for_epoch`: the genesis ones for a chain without governance
 contracts, otherwise what ModelRegistry / DatasetDAO name in the state after the seed block on
 that same ancestry (`poai.chain.governed.GovernedEpochAssets`, cached per seed hash); a seed
 block whose state is not stored yet raises `SeedStateUnavailable`.
@@ -87,7 +87,7 @@ class EpochQuizContexts:
         self._contexts: OrderedDict[bytes, QuizContext] = OrderedDict()  # seed hash -> ctx
         self._lock = threading.Lock()
 
-    def snapshot_for_epoch(
+    def assets_for_epoch(
         self, epoch: int, seed: BlockHeaderAPI, parents: Parents | None = None
     ) -> EpochAssets:
         """The model snapshot and dataset of `epoch` (seed block `seed` on the judged branch)."""
@@ -136,7 +136,7 @@ class EpochQuizContexts:
         if ctx is not None:
             return ctx
         e = epoch_index(header.block_number, self.config.quiz.epoch_blocks)
-        assets = self.snapshot_for_epoch(e, seed, parents)
+        assets = self.assets_for_epoch(e, seed, parents)
         ctx = QuizContext(
             params=self.config.quiz,
             epoch_key=epoch_key(seed.hash, e),
