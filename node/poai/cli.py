@@ -184,6 +184,8 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         accounts = tuple(a.address for a in dev_accounts(config.dev_mnemonic or DEV_MNEMONIC, 10))
     server = RpcServer(node, host=args.rpc_addr, port=args.rpc_port, cors_origins=args.cors,
                        accounts=accounts)
+    from poai.api.service import attach_api  # -- inference API --
+    api = attach_api(server, node, args)
     try:
         await server.start()
     except OSError as exc:
@@ -201,14 +203,20 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     from poai.p2p.cli import start_p2p
     p2p = await loop.run_in_executor(None, start_p2p, node, args)
     # -- end P2P --
+    if api is not None:  # -- inference API --
+        await api.start(server, args)
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
+    if api is not None:
+        print(f"OpenAI API on {api.url}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("shutting down", flush=True)
     await server.stop()
+    if api is not None:
+        await api.stop()
     if p2p is not None:  # P2P
         await loop.run_in_executor(None, p2p.stop)
     await loop.run_in_executor(None, node.stop)
@@ -346,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     from poai.p2p.cli import add_p2p_arguments
     add_p2p_arguments(p)
     # -- end P2P --
+    from poai.api.options import add_api_arguments  # -- inference API --
+    add_api_arguments(p)
     p.set_defaults(func=cmd_node)
 
     # -- P2P (owned by the p2p package) --
@@ -374,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_commands(sub)
+    from poai.api.commands import add_commands as add_api_commands
+    add_api_commands(sub)
     return parser
 
 

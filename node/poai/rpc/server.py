@@ -107,6 +107,7 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sockets: set[_WsConnection] = set()
+        self.route_hooks: list[Callable[[web.Application], None]] = []  # e.g. the /v1 API
         node.add_listener(self.ctx.on_node_event)
         node.add_listener(self.filters.on_event)
         self.filters.add_feed(self._on_feed, active=lambda: bool(self._sockets))
@@ -118,6 +119,8 @@ class RpcServer:
         app.router.add_route("POST", "/", self._http)
         app.router.add_route("GET", "/", self._get)
         app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
+        for add_routes in self.route_hooks:
+            add_routes(app)
         return app
 
     async def start(self) -> None:
