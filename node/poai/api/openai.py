@@ -361,9 +361,8 @@ class OpenAIApi:
                         await _sse(resp, {**envelope, "choices": [], "usage": _usage(g)})
                     await resp.write(b"data: [DONE]\n\n")
                     break
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             log.debug("client left mid-stream: generation cancelled")
-            raise
         finally:
             g.cancel.set()  # no-op after a normal end; stops decoding after a disconnect
         del future  # it frees the slot itself when decoding stops
