@@ -182,6 +182,34 @@ def test_concurrency_limit_and_disconnect_frees_slot(node: NodeProcess) -> None:
     assert node.call("poai_expertStats")["requests"] == before + 1
 
 
+def test_cli_ask_and_chat(node: NodeProcess) -> None:
+    api = node.url + "/v1"
+    cmd = [sys.executable, "-m", "poai.cli"]
+    out = subprocess.run([*cmd, "ask", "--api", api, "--json", "--max-tokens", "6",
+                          "--seed", "2", "hello"], capture_output=True, text=True,
+                         timeout=120, check=True)
+    reply = json.loads(out.stdout)
+    assert reply["object"] == "chat.completion" and reply["usage"]["completion_tokens"] <= 6
+    streamed = subprocess.run([*cmd, "ask", "--api", api, "--max-tokens", "6", "--seed", "2",
+                               "hello"], capture_output=True, text=True, timeout=120,
+                              check=True)
+    assert streamed.stdout == reply["choices"][0]["message"]["content"] + "\n"
+    served = node.call("poai_expertStats")["requests"]
+    chat = subprocess.run([*cmd, "chat", "--api", api, "--max-tokens", "4"],
+                          input="hi\nhow are you\n/exit\nnever sent\n", capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert chat.stdout.endswith("\n")
+    assert node.call("poai_expertStats")["requests"] == served + 2  # nothing after /exit
+    bad = subprocess.run([*cmd, "ask", "--api", "http://127.0.0.1:1/v1", "x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("poai: error: cannot reach the API")
+    assert bad.stderr.count("\n") == 1
+    bad = subprocess.run([*cmd, "ask", "--api", api, "--max-tokens", "0", "x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "max_tokens" in bad.stderr
+
+
 def test_expert_stats_rpc_and_persistence(node: NodeProcess) -> None:
     stats = node.call("poai_expertStats")
     spec = node.call("poai_modelManifest")
@@ -191,6 +219,7 @@ def test_expert_stats_rpc_and_persistence(node: NodeProcess) -> None:
     assert {"id", "name", "layer", "contributor", "routedTokens", "requests",
             "lastUsed"} <= set(experts[0])
     assert sum(e["routedTokens"] for e in experts) > 0
+    assert all(e["contributor"].startswith("0x") for e in experts)  # from ModelRegistry
     assert stats["expertCache"]["misses"] > 0
     top = node.call("poai_topExperts", 3)
     assert len(top) == 3
@@ -208,38 +237,6 @@ def test_expert_stats_rpc_and_persistence(node: NodeProcess) -> None:
         assert after["requests"] == stats["requests"]
     finally:
         again.stop()
-
-
-def test_cli_ask_and_chat(tmp_path: Path) -> None:
-    base = tmp_path
-    node = NodeProcess(base / "datadir", fast_genesis(base / "genesis.json"), mine=False,
-                       extra_args=("--p2p-port", "0"))
-    try:
-        api = node.url + "/v1"
-        cmd = [sys.executable, "-m", "poai.cli"]
-        out = subprocess.run([*cmd, "ask", "--api", api, "--json", "--max-tokens", "6",
-                              "--seed", "2", "hello"], capture_output=True, text=True,
-                             timeout=120, check=True)
-        reply = json.loads(out.stdout)
-        assert reply["object"] == "chat.completion" and reply["usage"]["completion_tokens"] <= 6
-        streamed = subprocess.run([*cmd, "ask", "--api", api, "--max-tokens", "6", "--seed", "2",
-                                   "hello"], capture_output=True, text=True, timeout=120,
-                                  check=True)
-        assert streamed.stdout == reply["choices"][0]["message"]["content"] + "\n"
-        chat = subprocess.run([*cmd, "chat", "--api", api, "--max-tokens", "4"],
-                              input="hi\nhow are you\n/exit\nnever sent\n", capture_output=True,
-                              text=True, timeout=120, check=True)
-        assert chat.stdout.count("\n") == 2
-        bad = subprocess.run([*cmd, "ask", "--api", "http://127.0.0.1:1/v1", "x"],
-                             capture_output=True, text=True, timeout=60)
-        assert bad.returncode == 2
-        assert bad.stderr.startswith("poai: error: cannot reach the API")
-        assert bad.stderr.count("\n") == 1
-        bad = subprocess.run([*cmd, "ask", "--api", api, "--max-tokens", "0", "x"],
-                             capture_output=True, text=True, timeout=60)
-        assert bad.returncode == 2 and "max_tokens" in bad.stderr
-    finally:
-        node.stop()
 
 
 def test_missing_or_corrupt_blob_while_mining(tmp_path: Path) -> None:

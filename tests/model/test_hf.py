@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from poai.model.hf import CheckpointError, export_checkpoint, import_checkpoint
 from poai.model.snapshot import load_model, read_manifest
-from poai.model.store import BlobStore
+from poai.model.store import BlobError, BlobStore
 from transformers import AutoModelForCausalLM, MixtralConfig, MixtralForCausalLM
 
 CLI = [sys.executable, "-m", "poai.cli", "model"]
@@ -58,10 +59,8 @@ def test_import_export_round_trip_logits_equal(tmp_path: Path) -> None:
     assert torch.equal(_logits(eager, ids), _logits(ours, ids))
     default = AutoModelForCausalLM.from_pretrained(tmp_path / "out")  # sdpa, grouped_mm
     assert torch.allclose(_logits(default, ids), _logits(ours, ids), atol=1e-5)
-    # Exporting again into a non-empty directory is refused.
-    res = _run("export", str(tmp_path / "out"), "--store", str(tmp_path / "blobs"),
-               "--manifest", out["manifest"])
-    assert res.returncode == 2 and "not empty" in res.stderr
+    with pytest.raises(CheckpointError, match="not empty"):
+        export_checkpoint(store, out["manifest"], tmp_path / "out")
 
 
 @pytest.mark.parametrize("config, message", [
@@ -72,18 +71,25 @@ def test_unsupported_checkpoint_clear_error(tmp_path: Path, config: dict, messag
                                             ) -> None:
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
-    res = _run("import", str(tmp_path / "hf"), "--store", str(tmp_path / "blobs"))
-    assert res.returncode == 2
-    assert message in res.stderr and res.stderr.count("\n") == 1
+    with pytest.raises(CheckpointError, match=message):
+        import_checkpoint(tmp_path / "hf", BlobStore(tmp_path / "blobs"))
     assert not (tmp_path / "blobs").exists()
 
 
+def test_cli_error_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    res = _run("import", str(tmp_path / "hf"), "--store", str(tmp_path / "blobs"))
+    assert res.returncode == 2
+    assert "supported is Mixtral" in res.stderr and res.stderr.count("\n") == 1
+
+
 def test_import_bad_inputs(tmp_path: Path) -> None:
-    res = _run("import", str(tmp_path / "nowhere"), "--store", str(tmp_path / "blobs"))
-    assert res.returncode == 2 and "no config.json" in res.stderr
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(CheckpointError, match="no config.json"):
+        import_checkpoint(tmp_path / "nowhere", store)
     _tiny_checkpoint(tmp_path / "small", vocab=100)  # smaller than the byte vocabulary
-    res = _run("import", str(tmp_path / "small"), "--store", str(tmp_path / "blobs"))
-    assert res.returncode == 2 and "vocab_size" in res.stderr
-    res = _run("export", str(tmp_path / "x"), "--store", str(tmp_path / "blobs"),
-               "--manifest", "ab" * 32)
-    assert res.returncode == 2 and "missing" in res.stderr
+    with pytest.raises(CheckpointError, match="vocab_size"):
+        import_checkpoint(tmp_path / "small", store)
+    with pytest.raises(BlobError, match="missing"):
+        export_checkpoint(store, "ab" * 32, tmp_path / "x")

@@ -69,19 +69,43 @@ class InferenceService:
                                       on_finished=self._record)
         self.api = OpenAIApi(self.engine, limits)
         self._runner: web.AppRunner | None = None
+        self._contributors: dict[str, dict[tuple[int, int], str]] = {}
         self.url: str | None = None
+
+    def contributors(self, ref: SnapshotRef) -> dict[tuple[int, int], str]:
+        """(layer, index) -> the contributor ModelRegistry records for each expert of the active
+        snapshot (read once per snapshot; {} on a chain without governance). Call with the
+        node's lock held (JSON-RPC handlers do)."""
+        cached = self._contributors.get(ref.manifest_hash)
+        if cached is not None:
+            return cached
+        out: dict[tuple[int, int], str] = {}
+        registry = self.node.contracts.get("ModelRegistry") if self.node.contracts else None
+        if registry is not None and ref.epoch is not None:
+            from eth_utils.address import to_checksum_address
+
+            from poai.governance.reader import GovernanceReadError, call_view
+
+            state = self.node.state_at_head()
+            try:
+                (sid,) = call_view(state, registry, "ModelRegistry", "activeSnapshot", ref.epoch)
+                ((_trunk, _registrant, expert_ids),) = call_view(
+                    state, registry, "ModelRegistry", "snapshot", sid)
+                for eid in expert_ids:
+                    ((_n, layer, index, _payload, _size, contributor, _deps),) = call_view(
+                        state, registry, "ModelRegistry", "expert", eid)
+                    out[(int(layer), int(index))] = to_checksum_address(contributor)
+            except GovernanceReadError as exc:
+                log.warning("expert contributors unreadable: %s", exc)
+                return {}
+        self._contributors[ref.manifest_hash] = out
+        return out
 
     def _record(self, g: Generation) -> None:
         self.stats.record(g.snapshot.selective.manifest, g.expert_counts.tolist(),
                           g.prompt_tokens + g.completion_tokens)
 
     # ---- JSON-RPC
-    def _manifest(self) -> Any:
-        try:
-            return self.engine.active().selective.manifest
-        except ModelUnavailable as exc:
-            raise RpcError(-32000, str(exc)) from exc
-
     def rpc_expert_stats(self, ctx: Any, params: list[Any]) -> dict[str, Any]:
         """Per expert slot of the active snapshot: routed tokens, requests, last use; and the
         expert cache's hits and misses."""
@@ -91,7 +115,8 @@ class InferenceService:
             raise RpcError(-32000, str(exc)) from exc
         return {"manifest": snap.ref.manifest_hash, "requests": self.stats.requests,
                 "tokens": self.stats.tokens,
-                "experts": self.stats.experts(snap.selective.manifest),
+                "experts": self.stats.experts(snap.selective.manifest,
+                                              self.contributors(snap.ref)),
                 "expertCache": snap.cache_stats()}
 
     def rpc_top_experts(self, ctx: Any, params: list[Any]) -> list[dict[str, Any]]:
@@ -99,7 +124,11 @@ class InferenceService:
         n = raw if isinstance(raw, int) and not isinstance(raw, bool) else parse_qty(raw, "n")
         if not 1 <= n <= MAX_TOP:
             raise InvalidParams(f"n must be in [1, {MAX_TOP}]")
-        return self.stats.top(self._manifest(), n)
+        try:
+            snap = self.engine.active()
+        except ModelUnavailable as exc:
+            raise RpcError(-32000, str(exc)) from exc
+        return self.stats.top(snap.selective.manifest, n, self.contributors(snap.ref))
 
     def methods(self) -> dict[str, Any]:
         return {"poai_expertStats": self.rpc_expert_stats,
