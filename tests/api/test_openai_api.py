@@ -272,3 +272,35 @@ def test_missing_or_corrupt_blob_while_mining(tmp_path: Path) -> None:
         assert status == 200, reply
     finally:
         node.stop()
+
+
+def test_chain_on_imported_checkpoint(tmp_path: Path) -> None:
+    """`poai model import` + a genesis config naming the store and manifest: a chain starts on
+    the imported model and the API serves it."""
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    cfg = MixtralConfig(vocab_size=300, hidden_size=32, intermediate_size=24,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        num_local_experts=4, num_experts_per_tok=2, max_position_embeddings=128,
+                        sliding_window=None)
+    MixtralForCausalLM(cfg).save_pretrained(tmp_path / "hf")
+    res = subprocess.run([sys.executable, "-m", "poai.cli", "model", "import",
+                          str(tmp_path / "hf"), "--store", str(tmp_path / "blobs")],
+                         capture_output=True, text=True, timeout=300, check=True)
+    manifest = json.loads(res.stdout)["manifest"]
+    genesis = fast_genesis(tmp_path / "genesis.json")
+    data = json.loads(genesis.read_text())
+    data.update(modelDir=str(tmp_path / "blobs"), modelManifest=manifest,
+                genesisContracts=None)
+    genesis.write_text(json.dumps(data))
+    node = NodeProcess(tmp_path / "datadir", genesis, mine=False,
+                       extra_args=("--p2p-port", "0"))
+    try:
+        client = openai.OpenAI(base_url=node.url + "/v1", api_key="unused", max_retries=0)
+        assert [m.id for m in client.models.list().data] == ["poai", manifest]
+        reply = client.chat.completions.create(model=manifest, messages=CHAT, max_tokens=5,
+                                               seed=1)
+        assert reply.usage is not None and reply.usage.completion_tokens >= 1
+        assert len(node.call("poai_expertStats")["experts"]) == 8  # 2 layers x 4 experts
+    finally:
+        node.stop()
