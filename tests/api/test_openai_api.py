@@ -18,7 +18,7 @@ import openai
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from nodeproc import NodeProcess, fast_genesis  # noqa: E402
+from nodeproc import NodeProcess, fast_genesis, free_port  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -264,6 +264,10 @@ def test_missing_or_corrupt_blob_while_mining(tmp_path: Path) -> None:
         _assert_error(status, reply, 503)
         assert "blob" in reply["error"]["message"]
         assert reply["error"]["code"] == "model_unavailable"
+        client = openai.OpenAI(base_url=node.url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.APIError, match="blob"):  # streamed: an SSE error event
+            list(client.chat.completions.create(model="poai", messages=CHAT, max_tokens=4,
+                                                stream=True))
         height = int(node.call("eth_blockNumber"), 16)
         node.wait_block(height + 1, timeout=120)  # still mining
         for p, raw in saved.items():
@@ -276,7 +280,7 @@ def test_missing_or_corrupt_blob_while_mining(tmp_path: Path) -> None:
 
 def test_chain_on_imported_checkpoint(tmp_path: Path) -> None:
     """`poai model import` + a genesis config naming the store and manifest: a chain starts on
-    the imported model and the API serves it."""
+    the imported model and the API serves it (here on its own --api-port)."""
     from transformers import MixtralConfig, MixtralForCausalLM
 
     cfg = MixtralConfig(vocab_size=300, hidden_size=32, intermediate_size=24,
@@ -293,10 +297,16 @@ def test_chain_on_imported_checkpoint(tmp_path: Path) -> None:
     data.update(modelDir=str(tmp_path / "blobs"), modelManifest=manifest,
                 genesisContracts=None)
     genesis.write_text(json.dumps(data))
+    api_port = free_port()
     node = NodeProcess(tmp_path / "datadir", genesis, mine=False,
-                       extra_args=("--p2p-port", "0"))
+                       extra_args=("--p2p-port", "0", "--api-port", str(api_port)))
     try:
-        client = openai.OpenAI(base_url=node.url + "/v1", api_key="unused", max_retries=0)
+        deadline = time.monotonic() + 120  # RPC answers before the API's own port is bound
+        while f"OpenAI API on http://127.0.0.1:{api_port}/v1" not in node.text():
+            assert time.monotonic() < deadline, node.text()[-2000:]
+            time.sleep(0.3)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key="unused",
+                               max_retries=0)
         assert [m.id for m in client.models.list().data] == ["poai", manifest]
         reply = client.chat.completions.create(model=manifest, messages=CHAT, max_tokens=5,
                                                seed=1)
