@@ -184,7 +184,7 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         accounts = tuple(a.address for a in dev_accounts(config.dev_mnemonic or DEV_MNEMONIC, 10))
     server = RpcServer(node, host=args.rpc_addr, port=args.rpc_port, cors_origins=args.cors,
                        accounts=accounts)
-    from poai.api.service import attach_api  # -- inference API --
+    from poai.api.service import ApiStartError, attach_api  # -- inference API --
     api = attach_api(server, node, args)
     try:
         await server.start()
@@ -204,7 +204,14 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     p2p = await loop.run_in_executor(None, start_p2p, node, args)
     # -- end P2P --
     if api is not None:  # -- inference API --
-        await api.start(server, args)
+        try:
+            await api.start(server, args)
+        except ApiStartError as exc:
+            await server.stop()
+            if p2p is not None:
+                await loop.run_in_executor(None, p2p.stop)
+            await loop.run_in_executor(None, node.stop)
+            raise CliError(str(exc)) from exc
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
     if api is not None:

@@ -211,6 +211,9 @@ def test_cli_ask_and_chat(node: NodeProcess) -> None:
 
 
 def test_expert_stats_rpc_and_persistence(node: NodeProcess) -> None:
+    status, _ = _post(node, "/v1/chat/completions", json.dumps(
+        {"model": "poai", "messages": CHAT, "max_tokens": 3}).encode())
+    assert status == 200
     stats = node.call("poai_expertStats")
     spec = node.call("poai_modelManifest")
     assert stats["manifest"] == spec["manifest"]
@@ -314,3 +317,20 @@ def test_chain_on_imported_checkpoint(tmp_path: Path) -> None:
         assert len(node.call("poai_expertStats")["experts"]) == 8  # 2 layers x 4 experts
     finally:
         node.stop()
+
+
+def test_api_port_in_use_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        res = subprocess.run(
+            [sys.executable, "-m", "poai.cli", "node", "--datadir", str(tmp_path / "dd"),
+             "--genesis", str(fast_genesis(tmp_path / "genesis.json")), "--rpc-port",
+             str(free_port()), "--p2p-port", "0", "--api-port", str(port)],
+            capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"poai: error: cannot listen on 127.0.0.1:{port}")
+    assert res.stderr.count("\n") == 1

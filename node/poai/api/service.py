@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 MAX_TOP = 1024
 
 
+class ApiStartError(RuntimeError):
+    """The API cannot start (its port is taken, its statistics unreadable): one line for the
+    user."""
+
+
 def node_resolver(node: Any) -> Any:
     """The snapshot of the next block's epoch on the node's head, re-read when the head moves
     (governance switches snapshots at epoch boundaries)."""
@@ -64,7 +69,11 @@ class InferenceService:
     def __init__(self, node: Any, limits: ApiLimits, expert_cache: int,
                  stats_dir: Path | None) -> None:
         self.node = node
-        self.stats = ExpertStats(stats_dir)
+        self._stats_dir = stats_dir
+        # Opened in start(), after the node has claimed its data dir (a second node on the same
+        # dir then fails with the node's own "in use" message, not on this database's lock).
+        self._stats: ExpertStats | None = None
+        self._stats_lock = threading.Lock()
         self.engine = InferenceEngine(node_resolver(node), expert_cache=expert_cache,
                                       on_finished=self._record)
         self.api = OpenAIApi(self.engine, limits)
@@ -101,6 +110,20 @@ class InferenceService:
         self._contributors[ref.manifest_hash] = out
         return out
 
+    @property
+    def stats(self) -> ExpertStats:
+        """Opened by start(), or here by a request that comes first (RPC answers a moment
+        before the node has started)."""
+        with self._stats_lock:
+            if self._stats is None:
+                from poai.db.leveldb import DatabaseError
+
+                try:
+                    self._stats = ExpertStats(self._stats_dir)
+                except (DatabaseError, OSError) as exc:
+                    raise RpcError(-32000, f"expert statistics unavailable: {exc}") from exc
+            return self._stats
+
     def _record(self, g: Generation) -> None:
         self.stats.record(g.snapshot.selective.manifest, g.expert_counts.tolist(),
                           g.prompt_tokens + g.completion_tokens)
@@ -136,15 +159,24 @@ class InferenceService:
 
     # ---- lifecycle
     async def start(self, server: Any, args: argparse.Namespace) -> None:
-        """After the RPC server started: serve on --api-port, or note the RPC port's URL."""
+        """After the node started: open the statistics; serve on --api-port, or note the RPC
+        port's URL."""
+        from poai.db.leveldb import DatabaseError
+
+        try:
+            with self._stats_lock:
+                if self._stats is None:
+                    self._stats = ExpertStats(self._stats_dir)
+        except (DatabaseError, OSError) as exc:
+            raise ApiStartError(f"cannot open the expert statistics in {self._stats_dir}: {exc}"
+                           ) from exc
         if args.api_port is None:
             self.url = server.url + "/v1"
             return
         try:
             await self.start_own_port(args.api_addr, args.api_port)
         except OSError as exc:
-            from poai.cli import CliError
-            raise CliError(f"cannot listen on {args.api_addr}:{args.api_port}: "
+            raise ApiStartError(f"cannot listen on {args.api_addr}:{args.api_port}: "
                            f"{exc.strerror or exc} (use another --api-port)") from exc
 
     async def start_own_port(self, host: str, port: int) -> None:
@@ -168,7 +200,8 @@ class InferenceService:
         if self._runner is not None:
             await self._runner.cleanup()
         self.api.close()
-        self.stats.close()
+        if self._stats is not None:
+            self._stats.close()
 
 
 def attach_api(server: Any, node: Any, args: argparse.Namespace) -> InferenceService | None:
