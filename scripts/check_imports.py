@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "txpool": 4,
     "node": 5, "interfaces": 5,        # Node: composition of the roles below it; its ports
     "datadir": 5, "importer": 5, "producer": 5,
-    "rpc": 6, "p2p": 6, "market": 6, "inference": 6,  # node services
+    "rpc": 6, "p2p": 6, "market": 6, "inference": 6, "api": 6,  # node services
     "cli": 7,
 }
 DEFERRING_LAYERS = {"cli"}  # function-level imports allowed without a comment

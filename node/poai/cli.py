@@ -187,6 +187,8 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         accounts = tuple(a.address for a in dev_accounts(config.dev_mnemonic or DEV_MNEMONIC, 10))
     server = RpcServer(node, host=args.rpc_addr, port=args.rpc_port, cors_origins=args.cors,
                        accounts=accounts)
+    from poai.api.service import ApiStartError, attach_api  # -- inference API --
+    api = attach_api(server, node, args)
     try:
         await server.start()
     except OSError as exc:
@@ -215,14 +217,25 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     # -- P2P (owned by the p2p package; the node starts and stops its network) --
     print_listen_addrs(node.network)
     # -- end P2P --
+    if api is not None:  # -- inference API --
+        try:
+            await api.start(server, args)
+        except ApiStartError as exc:
+            await server.stop()
+            await loop.run_in_executor(None, node.stop)
+            raise CliError(str(exc)) from exc
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
+    if api is not None:
+        print(f"OpenAI API on {api.url}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("shutting down", flush=True)
     await server.stop()
+    if api is not None:
+        await api.stop()
     await loop.run_in_executor(None, node.stop)
     return 0
 
@@ -358,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     from poai.p2p.cli import add_p2p_arguments
     add_p2p_arguments(p)
     # -- end P2P --
+    from poai.api.options import add_api_arguments  # -- inference API --
+    add_api_arguments(p)
     p.set_defaults(func=cmd_node)
 
     # -- P2P (owned by the p2p package) --
@@ -382,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from poai.model.commands import add_commands
     add_commands(sub)
+    from poai.api.commands import add_commands as add_api_commands
+    add_api_commands(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 from eth.vm.state import BaseState
+from eth_keys.exceptions import BadSignature
 from eth_typing import Address
 from eth_utils.exceptions import ValidationError
 
@@ -77,7 +78,10 @@ DELEGATION_PREFIX = b"\xef\x01\x00"  # EIP-7702's designator: an EOA's delegated
 
 class CorrectedRules(BaseState):
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
-        sender = transaction.sender
+        try:
+            sender = transaction.sender
+        except BadSignature as exc:  # a signature that recovers no key: an invalid transaction
+            raise ValidationError(f"invalid signature: {exc}") from exc
         problem = transaction_rule_violation(transaction, self.get_balance(sender))
         if problem is not None:
             raise ValidationError(problem)

@@ -57,6 +57,35 @@ def cmd_model_build_genesis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_import(args: argparse.Namespace) -> int:
+    # deferred: torch and transformers load only for this command
+    from poai.model.hf import CheckpointError, import_checkpoint
+    from poai.model.store import BlobError, BlobStore
+
+    try:
+        out = import_checkpoint(args.dir, BlobStore(args.store))
+    except (CheckpointError, BlobError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    # deferred: torch and transformers load only for this command
+    from poai.model.hf import CheckpointError, export_checkpoint
+    from poai.model.snapshot import ManifestError
+    from poai.model.store import BlobError, BlobStore
+
+    try:
+        out = export_checkpoint(BlobStore(args.store), args.manifest, args.dir)
+    except (CheckpointError, BlobError, ManifestError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"dir": str(out), "manifest": args.manifest}))
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``dataset`` and ``model`` command groups; each leaf sets ``func(args) -> int``."""
     ds = subparsers.add_parser("dataset", help="encrypted quiz datasets")
@@ -75,6 +104,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     g.add_argument("--assets-dir", help="default: the package's assets directory")
     g.add_argument("--steps", type=int, help="training steps (default: the genesis setting)")
     g.set_defaults(func=cmd_model_build_genesis)
+    i = m_sub.add_parser("import", help="a local HuggingFace Mixtral checkpoint -> blobs + "
+                         "manifest")
+    i.add_argument("dir", help="checkpoint directory (config.json + *.safetensors)")
+    i.add_argument("--store", required=True, help="blob store directory to write into (e.g. "
+                   "a genesis config's modelDir, or <datadir>/blobs)")
+    i.set_defaults(func=cmd_model_import)
+    x = m_sub.add_parser("export", help="a snapshot -> a HuggingFace Mixtral directory")
+    x.add_argument("dir", help="output directory (new or empty)")
+    x.add_argument("--store", required=True, help="blob store holding the snapshot")
+    x.add_argument("--manifest", required=True, help="manifest hash (hex sha256)")
+    x.set_defaults(func=cmd_model_export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,18 @@ expert loop runs, fetches the missing experts from the blob store (hash-checked 
 shape-checked here) and copies them into the stacked parameters. Experts that were never loaded
 hold NaN, so an unloaded expert could never contribute silently. The computation is the same
 eager loop as the full model's, so logits are bit-equal.
+
+With ``max_experts`` the loaded experts form an LRU cache of that many (layer, expert) slots:
+an evicted expert is set back to NaN and fetched again when next routed to. The experts that
+one layer's call needs are never evicted during that call, so a call that routes to more
+experts than the bound holds them all until a later layer's call.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -35,14 +41,21 @@ log = logging.getLogger(__name__)
 class SelectiveModel:
     """A snapshot's model whose experts are fetched from ``store`` on first use."""
 
-    def __init__(self, store: BlobStore, manifest_hash: str) -> None:
+    def __init__(self, store: BlobStore, manifest_hash: str,
+                 max_experts: int | None = None) -> None:
+        if max_experts is not None and max_experts < 1:
+            raise ValueError(f"max_experts must be >= 1, got {max_experts}")
         self.store = store
+        self.max_experts = max_experts
+        self.hits = 0  # routed (layer, expert) already loaded, counted once per layer call
+        self.misses = 0  # ... fetched from the store
+        self.evictions = 0
         self.manifest_hash = manifest_hash
         self.manifest = read_manifest(store, manifest_hash)
         spec = self.manifest.spec
         manifest_size = len(self.manifest.to_bytes())
         self.total_bytes = manifest_size + sum(store.size(h) for h in self.manifest.blob_hashes())
-        self._loaded: set[tuple[int, int]] = set()
+        self._loaded: OrderedDict[tuple[int, int], None] = OrderedDict()  # LRU order
         self._lock = threading.Lock()
 
         model = build_model(spec)
@@ -63,26 +76,47 @@ class SelectiveModel:
     def _hook_for(self, layer: int) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             top_k_index = args[1] if len(args) > 1 else kwargs["top_k_index"]
-            for e in torch.unique(top_k_index).tolist():
-                self._ensure(layer, int(e), module)
+            needed = [int(e) for e in torch.unique(top_k_index).tolist()]
+            with self._lock:
+                for e in needed:
+                    self._ensure(layer, e, module)
+                self._evict(layer, needed)
 
         return hook
 
-    def _ensure(self, layer: int, expert: int, module: nn.Module) -> None:
-        with self._lock:
-            if (layer, expert) in self._loaded:
+    def _evict(self, layer: int, needed: list[int]) -> None:
+        if self.max_experts is None:
+            return
+        keep = {(layer, e) for e in needed}
+        while len(self._loaded) > self.max_experts:
+            oldest = next(iter(self._loaded))
+            if oldest in keep:  # every older slot is gone: this call needs the rest
                 return
-            digest = self.manifest.experts[layer][expert]
-            data = self.store.get(digest)
-            tensors = decode_tensors(data, digest)
-            check_expert_tensors(tensors, self.manifest.spec, digest)
+            del self._loaded[oldest]
+            self.evictions += 1
+            experts = self.model.model.layers[oldest[0]].mlp.experts
             with torch.no_grad():
                 for p in EXPERT_PARAMS:
-                    getattr(module, p)[expert].copy_(tensors[p])
-            self._loaded.add((layer, expert))
-            self.bytes_loaded += len(data)
-            log.debug("loaded expert layer%d.expert%d (%s, %d bytes)", layer, expert, digest,
-                      len(data))
+                    getattr(experts, p)[oldest[1]].fill_(float("nan"))
+
+    def _ensure(self, layer: int, expert: int, module: nn.Module) -> None:
+        """Load one routed expert (caller holds ``self._lock``)."""
+        if (layer, expert) in self._loaded:
+            self._loaded.move_to_end((layer, expert))
+            self.hits += 1
+            return
+        self.misses += 1
+        digest = self.manifest.experts[layer][expert]
+        data = self.store.get(digest)
+        tensors = decode_tensors(data, digest)
+        check_expert_tensors(tensors, self.manifest.spec, digest)
+        with torch.no_grad():
+            for p in EXPERT_PARAMS:
+                getattr(module, p)[expert].copy_(tensors[p])
+        self._loaded[(layer, expert)] = None
+        self.bytes_loaded += len(data)
+        log.debug("loaded expert layer%d.expert%d (%s, %d bytes)", layer, expert, digest,
+                  len(data))
 
     def loaded_experts(self) -> set[tuple[int, int]]:
         with self._lock:

@@ -121,9 +121,18 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sockets: set[_WsConnection] = set()
+        self.route_hooks: list[Callable[[web.Application], None]] = []  # e.g. the /v1 API
         node.add_listener(self.ctx.on_node_event)
         node.add_listener(self.filters.on_event)
         self.filters.add_feed(self._on_feed, active=lambda: bool(self._sockets))
+
+    def register(self, methods: dict[str, Handler], params: dict[str, tuple[Arg, ...]]) -> None:
+        """Add a service's JSON-RPC methods (before start), each with its declared arguments."""
+        undeclared = sorted(set(methods) - set(params))
+        if undeclared:
+            raise TypeError(f"JSON-RPC methods without declared params: {undeclared}")
+        self.methods.update(methods)
+        self.params.update(params)
 
     # ----------------------------------------------------------- lifecycle
     def app(self) -> web.Application:
@@ -132,6 +141,8 @@ class RpcServer:
         app.router.add_route("POST", "/", self._http)
         app.router.add_route("GET", "/", self._get)
         app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
+        for add_routes in self.route_hooks:
+            add_routes(app)
         return app
 
     async def start(self) -> None:

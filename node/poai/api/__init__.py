@@ -1,0 +1,1 @@
+"""HTTP APIs the node serves beside JSON-RPC (the OpenAI-compatible inference API)."""

@@ -1,0 +1,1 @@
+"""Text generation with the chain's governed model (the active snapshot of the head's epoch)."""
