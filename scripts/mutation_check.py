@@ -34,8 +34,9 @@ class Fault:
     old: str  # must occur exactly once
     new: str
     why: str
-    # Tests to try before TEST_ORDER: the component test for a fault that no state or block
-    # shows (py-evm's call order hides it), so the run does not first sit through the rest.
+    # Tests to try before TEST_ORDER: the component's own test (for a fault no state or block
+    # shows, as py-evm's call order hides it, the only one), so a run on this shared 2-core
+    # machine does not first sit through the whole conformance selection.
     first: tuple[str, ...] = ()
 
 
@@ -63,19 +64,23 @@ FAULTS = [
     Fault("receipt-logs-dropped", "poai/chain/receipts.py",
           "+ (encode_item(_LOGS.serialize(logs)) if logs else b\"\\xc0\"))",
           "+ b\"\\xc0\")",
-          "a receipt's encoding (receipt trie) leaves its logs out"),
+          "a receipt's encoding (receipt trie) leaves its logs out",
+          ("tests/chain/test_receipts.py",)),
     Fault("signing-message-without-type", "poai/chain/signing.py",
           "return tx._type_byte + encode_list_payload(payload)",
           "return encode_list_payload(payload)",
-          "typed transactions' senders recovered from the untyped message"),
+          "typed transactions' senders recovered from the untyped message",
+          ("tests/chain/test_signing.py",)),
     Fault("trie-embeds-only-short-nodes", "poai/chain/state_trie.py",
           "if len(encoded) < 32:\n            return node  # embedded",
           "if len(encoded) < 16:\n            return node  # embedded",
-          "trie nodes of 16-31 bytes hashed instead of embedded in their parent"),
+          "trie nodes of 16-31 bytes hashed instead of embedded in their parent",
+          ("tests/chain/test_state_trie.py",)),
     Fault("eip7610-collision-ignores-storage", "poai/chain/corrections.py",
           "or storage_root(self, address) != BLANK_ROOT_HASH)",
           "or False)",
-          "creation over an account with storage is not a collision (py-evm's behaviour)"),
+          "creation over an account with storage is not a collision (py-evm's behaviour)",
+          ("tests/conformance/test_corrections.py",)),
 ]
 
 
