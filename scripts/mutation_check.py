@@ -41,15 +41,15 @@ class Fault:
 
 
 FAULTS = [
-    Fault("storage-deletion-dropped", "poai/chain/accounts.py",
-          'self._get_write_trie()\n        self._pending[self._decode_key(key)] = b""',
+    Fault("storage-deletion-dropped", "poai/compat/pyevm_state.py",
+          'self._get_write_trie()\n            self._pending[self._decode_key(key)] = b""',
           "self._get_write_trie()",
           "SSTORE of zero leaves the slot in the storage trie"),
     Fault("account-encoding-changed", "poai/chain/accounts.py",
           "payload = (encode_uint(account.nonce) + encode_uint(account.balance)",
           "payload = (encode_uint(account.balance) + encode_uint(account.nonce)",
           "nonce and balance swapped in the account RLP"),
-    Fault("pending-writes-kept-across-wipe-rollback", "poai/chain/accounts.py",
+    Fault("pending-writes-kept-across-wipe-rollback", "poai/compat/pyevm_state.py",
           "self._pending = {}  # writes since the wipe belonged to the trie being dropped",
           "pass",
           "slot writes made after a storage wipe survive the wipe's rollback",
