@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from eth.vm.forks.cancun import CancunVM
-from poai.compat import pyevm_rules
 from support.ethtests import (
     CORRECTED,
     StateCase,
@@ -60,13 +59,3 @@ def test_poai_follows_the_block_form_of_the_case(path: str) -> None:
     for name in sorted(tests):
         run_block_test(POAI["Cancun"], block_test(block_path, name))
 
-
-def test_the_private_py_evm_names_relied_on_exist() -> None:
-    from eth.db.account import AccountDB
-    from eth.vm.state import BaseState
-
-    owners = {"AccountDB": AccountDB, "BaseState": BaseState}
-    for name in pyevm_rules.PRIVATE_NAMES:
-        owner, attr = name.split(".")
-        cls = owners[owner]
-        assert hasattr(cls, attr) or attr in cls.__init__.__code__.co_names, name

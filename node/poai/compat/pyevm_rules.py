@@ -1,21 +1,21 @@
 """py-evm private names PoAI's corrected transaction rules rely on (poai.chain.corrections).
 
-A py-evm upgrade that renames one of these fails here, at import or in
+A py-evm upgrade that renames one of these fails in tests/compat (RELIES_ON) and in
 tests/conformance/test_corrections.py, instead of silently dropping a consensus rule.
 """
 
 from __future__ import annotations
 
 from eth.abc import StateAPI
-from eth.db.account import AccountDB
 from eth.vm.state import BaseState
 from eth_typing import Address, Hash32
 
-# The names, as "Class.attribute", each checked below when this module is imported.
-PRIVATE_NAMES = ["BaseState._account_db", "AccountDB._get_storage_root"]
+from poai.compat import Reliance
 
-if not hasattr(AccountDB, "_get_storage_root"):
-    raise ImportError("py-evm's AccountDB._get_storage_root is gone: see poai.compat.pyevm_rules")
+RELIES_ON: tuple[Reliance, ...] = (
+    Reliance("eth.vm.state:BaseState._account_db", instance_attr=True),
+    Reliance("eth.db.account:AccountDB._get_storage_root", "(self, address)"),
+)
 
 
 def storage_root(state: StateAPI, address: Address) -> Hash32:
@@ -29,4 +29,4 @@ def storage_root(state: StateAPI, address: Address) -> Hash32:
     return root
 
 
-__all__ = ["PRIVATE_NAMES", "storage_root"]
+__all__ = ["RELIES_ON", "storage_root"]
