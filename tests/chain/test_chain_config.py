@@ -69,3 +69,31 @@ def test_dump_and_parse_round_trip() -> None:
     cfg = load_genesis_config()
     again = parse_genesis_config(json.loads(json.dumps(dump_genesis_config(cfg))), Path("/"))
     assert again == cfg
+
+
+def test_subsidy_halves_every_four_years_of_target_block_time() -> None:
+    from poai.chain.config import HALVING_PERIOD_SECONDS, halving_blocks_for
+    from poai.chain.rewards import block_subsidy
+
+    four_years = 4 * 365.25 * 24 * 3600
+    assert HALVING_PERIOD_SECONDS == four_years
+    cfg = load_genesis_config()
+    assert cfg.halving_blocks == four_years // cfg.target_block_time
+    assert cfg.target_block_time == 4 and cfg.halving_blocks == 31_557_600
+    # the subsidy halves at the block mined ~4 years (at the target time) after genesis
+    last_full = cfg.halving_blocks - 1
+    assert block_subsidy(last_full, cfg.block_subsidy_wei, cfg.halving_blocks) == 5 * 10**18
+    assert block_subsidy(cfg.halving_blocks, cfg.block_subsidy_wei,
+                         cfg.halving_blocks) == 5 * 10**18 // 2
+    assert cfg.halving_blocks * cfg.target_block_time <= four_years
+    assert (cfg.halving_blocks + 1) * cfg.target_block_time > four_years
+    for seconds in (1, 3, 12, 13):
+        data = _base()
+        data["targetBlockTime"] = seconds
+        assert parse_genesis_config(data, ASSETS).halving_blocks == \
+            halving_blocks_for(seconds) == int(four_years // seconds)
+    data = _base()
+    data["halvingBlocks"] = 1000  # an explicit value (test chains) still wins
+    assert parse_genesis_config(data, ASSETS).halving_blocks == 1000
+    with pytest.raises(ConfigError, match="targetBlockTime"):
+        halving_blocks_for(0)
