@@ -197,6 +197,13 @@ class Node:
         self._buffer: WriteBuffer | None = None
         self._chain: PoaiChain | None = None
         self._listeners: list[Callable[[NodeEvent], None]] = []
+        if contracts is not None:  # expert payloads carried by the chain -> blob store
+            from poai.governance.payloads import PayloadCollector
+
+            self.add_listener(PayloadCollector(
+                contracts.contracts.registry, self.blob_store,
+                BlobStore(self.datadir / "payload-chunks"),
+            ).listener(lambda: self.chain))
         self._stop = threading.Event()
         self._head_version = 0
         self._head: BlockHeaderAPI | None = None  # cached canonical head (see `head`)
