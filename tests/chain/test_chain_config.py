@@ -97,3 +97,26 @@ def test_subsidy_halves_every_four_years_of_target_block_time() -> None:
     assert parse_genesis_config(data, ASSETS).halving_blocks == 1000
     with pytest.raises(ConfigError, match="targetBlockTime"):
         halving_blocks_for(0)
+
+
+def test_fast_dev_chain_activates_a_model_change_within_two_minutes() -> None:
+    """devnet-fast: the devnet's model, dataset, accounts and quiz, with timing short enough
+    that propose -> active (at the next epoch) fits 2 minutes at the target block time."""
+    fast = load_genesis_config("devnet-fast")
+    dev = load_genesis_config()
+    assert load_genesis_config("/nowhere/devnet-fast.json") == fast  # a recorded bundled path
+    assert fast.genesis_contracts is not None
+    params = json.loads(fast.genesis_contracts.read_text())["params"]
+    assert params["epoch_blocks"] == fast.quiz.epoch_blocks == 8
+    assert (fast.model_manifest, fast.dataset, fast.alloc, fast.chain_id) == \
+        (dev.model_manifest, dev.dataset, dev.alloc, dev.chain_id)
+    assert {k: v for k, v in fast.quiz.to_dict().items() if k != "epoch_blocks"} == \
+        {k: v for k, v in dev.quiz.to_dict().items() if k != "epoch_blocks"}
+    # propose (1 block) + delay + vote + queue (1) + execute (1) + up to 2 epochs to activation
+    blocks = 3 + params["voting_delay_blocks"] + params["voting_period_blocks"] + \
+        2 * params["epoch_blocks"]
+    assert blocks * fast.target_block_time + params["timelock_delay_seconds"] <= 60
+    # production timing stays the devnet's: MigrationParams' defaults (64-block vote, 60 s)
+    dev_params = json.loads((dev.genesis_contracts or Path()).read_text())["params"]
+    assert dev_params["epoch_blocks"] == dev.quiz.epoch_blocks == 32
+    assert "voting_period_blocks" not in dev_params and "timelock_delay_seconds" not in dev_params

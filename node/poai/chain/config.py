@@ -208,9 +208,25 @@ def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:
     return (base_dir / value).resolve()
 
 
+# Bundled genesis configs a user may name instead of a path (`--genesis devnet-fast`).
+BUNDLED_CONFIGS = ("devnet", "devnet-fast")
+
+
+def resolve_genesis_path(path: str | Path | None) -> Path:
+    """A genesis config file: ``path``, or the bundled config a missing path names."""
+    if path is None:
+        return DEFAULT_CONFIG
+    p = Path(path)
+    name = p.name.removesuffix(".json")
+    if not p.exists() and name in BUNDLED_CONFIGS:
+        return DEFAULT_CONFIG.parent / f"{name}.json"
+    return p
+
+
 def load_genesis_config(path: str | Path | None = None) -> ChainConfig:
-    """Read a genesis config file (default: the bundled devnet.json)."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read a genesis config file (default: the bundled devnet.json; a bundled config's name,
+    e.g. ``devnet-fast``, works as a path)."""
+    p = resolve_genesis_path(path)
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError as exc:
