@@ -374,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_commands(sub)
+    from poai.governance.commands import add_commands as add_gov_commands  # `poai gov`
+
+    add_gov_commands(sub)
     return parser
 
 

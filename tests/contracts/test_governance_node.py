@@ -2,7 +2,7 @@
 
 The test starts `poai node --dev --mine --genesis devnet-fast` (the bundled fast dev chain:
 difficulty 1, a block about once a second as the node never stamps a block ahead of the clock,
-8-block epochs, a 10-block vote and a 5 s timelock) on a free loopback port. Then:
+8-block epochs, a 30-block vote and a 5 s timelock) on a free loopback port. Then:
 stake -> delegate -> register a real expert (a genesis expert blob, perturbed) with its bytes in
 calldata (two uploadChunk transactions) and a snapshot using it -> propose scheduleSnapshot ->
 vote -> mine past the voting period -> queue -> wait the timelock -> execute ->
@@ -31,7 +31,7 @@ from web3 import Web3  # noqa: E402
 
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 EPOCH_BLOCKS = 8
-VOTING_PERIOD = 10
+VOTING_PERIOD = 30
 TIMELOCK_S = 5
 DEV_MODEL_CHANGE_S = 120  # issue 16: propose -> active at the epoch within 2 minutes in dev
 BUDGET_S = 240  # whole test, startup included; ~2 minutes measured on the loaded 2-core box
@@ -39,7 +39,7 @@ BUDGET_S = 240  # whole test, startup included; ~2 minutes measured on the loade
 
 def _genesis(tmp: Path) -> tuple[Path, dict[str, Any]]:
     """The bundled fast dev chain (`--genesis devnet-fast`): 1 s blocks at difficulty 1, 8-block
-    epochs, a 10-block vote and a 5 s timelock."""
+    epochs, a 30-block vote and a 5 s timelock."""
     from poai.chain.config import resolve_genesis_path
 
     path = resolve_genesis_path("devnet-fast")

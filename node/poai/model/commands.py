@@ -229,6 +229,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     t.add_argument("--out", help="also write the expert blob to this file")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(func=cmd_expert_train)
+    from poai.governance.commands import add_expert_propose
+
+    add_expert_propose(ex_sub)
 
 
 def main(argv: list[str] | None = None) -> int:
