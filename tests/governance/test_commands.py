@@ -96,6 +96,16 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         proposal = json.loads(r.stdout)
         pid, epoch = proposal["proposal"], proposal["activation_epoch"]
+        # Before voting: recompute the claim locally from the chain's snapshot.
+        r = _poai("gov", "evaluate", pid, "--datadir", str(datadir), "--eval-windows", "16",
+                  "--json", *rpc)
+        assert r.returncode == 0, r.stderr
+        ev = json.loads(r.stdout)
+        assert ev["changed"] == ["layer1.expert2"] and ev["snapshot"] == proposal["snapshot"]
+        routed = ev["routed"]["layer1.expert2"]
+        assert routed["tokens"] > 0 and routed["before"] != routed["after"]
+        assert ev["overall_before"] == pytest.approx(trained["validation"]["overall_before"],
+                                                     abs=1e-4)
         # Too early: the Governor's own error, in words.
         r = _poai("gov", "queue", pid, *rpc, *key)
         assert r.returncode == 2 and "GovernorUnexpectedProposalState" in r.stderr, r.stderr

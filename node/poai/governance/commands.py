@@ -247,6 +247,85 @@ def cmd_execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduled_snapshot(g: Gov, pid: int) -> tuple[int, int]:
+    """(snapshot id, activation epoch) of the proposal's scheduleSnapshot call."""
+    reg = g.c["ModelRegistry"]
+    p = g.proposal(pid)
+    for target, data in zip(p["targets"], p["calldatas"], strict=True):
+        if target.lower() != reg.address.lower():
+            continue
+        fn, params = reg.decode_function_input(bytes(data))
+        if fn.fn_name == "scheduleSnapshot":
+            return int(params["snapshotId"]), int(params["activationEpoch"])
+    raise GovError(f"proposal {pid} does not schedule a model snapshot")
+
+
+def _snapshot_model(g: Gov, snap: int, store: Any) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+    from poai.model.genesis import genesis_manifest_hash, genesis_store
+    from poai.model.snapshot import Manifest, assemble_model, read_manifest
+
+    genesis = genesis_store()
+    spec = read_manifest(genesis, genesis_manifest_hash()).spec
+    trunk, _, ids = g.call("ModelRegistry", "snapshot", snap)
+    hashes = [bytes(g.call("ModelRegistry", "expert", i)[3]).hex() for i in ids]
+    e = spec.num_local_experts
+    rows = tuple(tuple(hashes[r * e:(r + 1) * e]) for r in range(spec.num_hidden_layers))
+    manifest = Manifest(spec, bytes(trunk).hex(), rows)
+    for h in dict.fromkeys(manifest.blob_hashes()):
+        if not store.has(h):
+            if not genesis.has(h):
+                raise GovError(f"blob {h} of snapshot {snap} is not in {store.root}: run a node "
+                               "on this data dir to import it from the chain")
+            store.put(genesis.get(h))
+    return assemble_model(store, store.put(manifest.to_bytes())), rows
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from poai.model.config import set_consensus_threads
+    from poai.model.expert_train import routed_loss
+    from poai.model.genesis import EVAL_WINDOWS, VALIDATION_TEXT
+    from poai.model.store import BlobStore
+    from poai.model.train import byte_tensor, eval_windows
+
+    g = _gov(args)
+    snap, epoch = _scheduled_snapshot(g, args.id)
+    active = g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch"))
+    store = BlobStore(Path(args.datadir) / "blobs")
+    set_consensus_threads()
+    old, old_rows = _snapshot_model(g, active, store)
+    new, new_rows = _snapshot_model(g, snap, store)
+    windows = eval_windows(byte_tensor(VALIDATION_TEXT.read_bytes()), 64,
+                           args.eval_windows or EVAL_WINDOWS)
+    changed = [(r, i) for r, row in enumerate(new_rows) for i, h in enumerate(row)
+               if old_rows[r][i] != h]
+    slots = changed or [(0, 0)]
+    result: dict[str, Any] = {"proposal": str(args.id), "snapshot": snap, "active": active,
+                              "activation_epoch": epoch, "windows": int(windows.shape[0]),
+                              "changed": [f"layer{r}.expert{i}" for r, i in changed],
+                              "routed": {}}
+    for r, i in slots:
+        before, after = routed_loss(old, windows, r, i), routed_loss(new, windows, r, i)
+        result["overall_before"], result["overall_after"] = before.overall, after.overall
+        if (r, i) in changed:
+            result["routed"][f"layer{r}.expert{i}"] = {
+                "tokens": before.routed_tokens, "before": round(before.routed, 4),
+                "after": round(after.routed, 4), "delta": round(before.routed - after.routed, 4)}
+    result["delta"] = round(result["overall_before"] - result["overall_after"], 6)
+    for k in ("overall_before", "overall_after"):
+        result[k] = round(result[k], 6)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"proposal {args.id}: snapshot {snap} (active now: {active}) from epoch {epoch}\n"
+          f"validation loss over {result['windows']} windows (nats/byte; delta > 0 is better)\n"
+          f"  all tokens  {result['overall_before']:.4f} -> {result['overall_after']:.4f}  "
+          f"delta {result['delta']:+.4f}")
+    for name, v in result["routed"].items():
+        print(f"  {name} ({v['tokens']} routed tokens)  {v['before']:.4f} -> "
+              f"{v['after']:.4f}  delta {v['delta']:+.4f}")
+    return 0
+
+
 # ---- poai expert propose -------------------------------------------------------------------
 
 def cmd_expert_propose(args: argparse.Namespace) -> int:
@@ -323,6 +402,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     leaf("proposals", "list the Governor's proposals", cmd_proposals)
     leaf("show", "one proposal: state, votes, deadlines", cmd_show).add_argument(
         "id", type=int, help="proposal id")
+    ev = leaf("evaluate", "recompute a model proposal's validation loss locally (before you "
+              "vote): delta overall and on the tokens routed to each changed expert",
+              cmd_evaluate)
+    ev.add_argument("id", type=int, help="proposal id")
+    ev.add_argument("--datadir", default=str(Path.home() / ".poai" / "devnet"),
+                    help="data dir of a node of this chain (its blobs/ holds the experts)")
+    ev.add_argument("--eval-windows", type=int, help="validation windows (default 1024)")
     v = leaf("vote", "vote on an active proposal", cmd_vote)
     v.add_argument("id", type=int, help="proposal id")
     v.add_argument("support", choices=sorted(SUPPORT))
