@@ -1,5 +1,6 @@
-"""`poai expert train -> expert propose -> gov vote/queue/execute` against a REAL mining node on
-the bundled fast dev chain, through the CLI only; and the CLI's error words."""
+"""`poai expert train -> expert propose -> gov evaluate/vote/queue/execute` against a REAL mining
+node on the bundled fast dev chain, through the CLI only, then a second, non-mining node that
+syncs over P2P with no file copied; and the CLI's error words."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ if str(ROOT / "tests" / "integration") not in sys.path:
 
 from nodeproc import NodeProcess  # noqa: E402
 
-BUDGET_S = 300
+BUDGET_S = 420
 
 
 def test_reverts_are_decoded_into_words() -> None:
@@ -76,8 +77,8 @@ def _poai(*args: str) -> Run:
 def test_model_change_through_the_cli(tmp_path: Path) -> None:
     started = time.monotonic()
     datadir = tmp_path / "datadir"
-    proc = NodeProcess(datadir, Path("devnet-fast"), log_path=tmp_path / "node.log",
-                       extra_args=("--no-p2p",))
+    proc = NodeProcess(datadir, Path("devnet-fast"), log_path=tmp_path / "node.log")
+    follower: NodeProcess | None = None
     try:
         rpc = ("--rpc", proc.url)
         key = ("--dev-account", "0")
@@ -144,5 +145,28 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert "cannot build the quiz yet" not in proc.text()
         assert re.search(rf"epoch {epoch} .*model snapshot {proposal['snapshot']} manifest "
                          rf"{trained['snapshot']}", proc.text()), proc.text()[-3000:]
+
+        # A second, non-mining node syncs the chain over P2P: the blob comes from the chain's
+        # upload blocks, nothing is copied, and it agrees with the miner past the boundary.
+        addr = re.search(r"P2P listening on (/ip4/127\.0\.0\.1/\S+)", proc.text())
+        assert addr, proc.text()[:3000]
+        follower = NodeProcess(tmp_path / "follower", Path("devnet-fast"), mine=False,
+                               log_path=tmp_path / "follower.log",
+                               extra_args=("--p2p-port", "0", "--peer", addr.group(1)))
+        target = epoch * 8 + 1
+        f_rpc = ("--rpc", follower.url)
+        while int(json.loads(_poai("status", *f_rpc, "--json").stdout)["head"]) < target:
+            assert follower.proc.poll() is None and time.monotonic() - started < BUDGET_S, \
+                follower.text()[-3000:]
+            time.sleep(1)
+        assert (tmp_path / "follower" / "blobs" / trained["blob"]).is_file()
+        assert "cannot build the quiz yet" not in follower.text()
+        from nodeproc import rpc_call
+
+        block = hex(target)
+        assert rpc_call(follower.url, "eth_getBlockByNumber", block, False)["hash"] == \
+            rpc_call(proc.url, "eth_getBlockByNumber", block, False)["hash"]
     finally:
+        if follower is not None:
+            follower.stop()
         proc.stop()

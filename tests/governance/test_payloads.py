@@ -105,3 +105,26 @@ def test_chunks_need_their_log_and_their_bytes(bench: Any, upload: Callable[...,
     assert uploaded_chunks(block.transactions, receipts, b"\x11" * 20) == []
     no_logs = [r.copy(logs=()) for r in receipts]
     assert uploaded_chunks(block.transactions, no_logs, registry) == []
+
+
+def test_node_listener_takes_only_blocks_joining_the_canonical_chain(
+        bench: Any, tmp_path: Path, upload: Callable[..., int]) -> None:
+    """A reorg's removed blocks give nothing; the same blocks joining the canonical chain give
+    the payload (content-addressed: the bytes are what they hash to, whichever block held them)."""
+    from poai.node import NewHead
+
+    reg = bench.binding(B.ModelRegistry, "ModelRegistry")
+    blob = b"\x03" * 1000
+    upload(bench, reg, "l0e1", 0, 1, blob, [])
+    chain = bench.backend.chain
+    blocks = tuple(chain.get_canonical_block_by_number(n)
+                   for n in range(1, bench.head_number() + 1))
+    head = blocks[-1]
+    collector = _collector(bench, tmp_path)
+    on_event = collector.listener(lambda: chain)
+    on_event(NewHead(head, lambda: tuple(head.get_receipts(chain.chaindb)),
+                     removed_blocks=blocks, added_blocks=()))
+    assert collector.blob_store.digests() == [] and collector.chunk_store.digests() == []
+    on_event(NewHead(head, lambda: tuple(head.get_receipts(chain.chaindb)),
+                     removed_blocks=(), added_blocks=blocks))
+    assert collector.blob_store.get(hashlib.sha256(blob).hexdigest()) == blob
