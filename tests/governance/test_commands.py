@@ -60,6 +60,22 @@ class Run:
     stderr: str
 
 
+def test_keystore_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eth_account import Account
+
+    ks = tmp_path / "key.json"
+    ks.write_text(json.dumps(Account.encrypt(b"\x01" * 32, "right")))
+    (tmp_path / "pw").write_text("wrong\n")
+    args = ["gov", "stake", "1", "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
+            "--rpc", "http://127.0.0.1:9"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"keystore {ks}" in err
+    (tmp_path / "pw").write_text("right\n")
+    assert cli_main(args) == 2  # decrypted: now it is the missing node that fails
+    assert "no node at" in capsys.readouterr().err
+
+
 def _poai(*args: str) -> Run:
     """`poai ARGS` in this process (a fresh interpreter per command takes 5-17 s on the loaded
     test machine: longer than a dev chain's voting period)."""

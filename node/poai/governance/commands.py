@@ -2,8 +2,8 @@
 
 Everything goes through a node's JSON-RPC (web3) with the ABIs and addresses of the genesis
 contracts asset shipped in the package; custom errors and revert reasons come back in words.
-Keys: ``--key HEX``, ``--key-file FILE`` (a hex key) or ``--dev-account N`` (the public dev
-mnemonic's accounts, for --dev chains).
+Keys: ``--key HEX``, ``--key-file FILE`` (a hex key), ``--keystore FILE`` (+ ``--password-file``)
+or ``--dev-account N`` (the public dev mnemonic's accounts, for --dev chains).
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ class Gov:
 
     def send(self, contract: str, fn: str, *args: Any, value: int = 0) -> Any:
         if self.account is None:
-            raise GovError("this command sends a transaction: give --key, --key-file or "
-                           "--dev-account")
+            raise GovError("this command sends a transaction: give --key, --key-file, "
+                           "--keystore or --dev-account")
         call = getattr(self.c[contract].functions, fn)(*args)
         try:
             tx = call.build_transaction({
@@ -127,6 +127,8 @@ def _key(args: argparse.Namespace) -> bytes | None:
         text = Path(args.key_file).read_text().strip()
     elif args.key:
         text = args.key
+    elif args.keystore:
+        return _keystore_key(Path(args.keystore), args.password_file)
     elif args.dev_account is not None:
         from poai.chain.devaccounts import DEV_MNEMONIC, dev_accounts
 
@@ -143,6 +145,17 @@ def _key(args: argparse.Namespace) -> bytes | None:
     if len(key) != 32:
         raise GovError("the key must be 32 bytes (64 hex digits)")
     return key
+
+
+def _keystore_key(path: Path, password_file: str | None) -> bytes:
+    import getpass
+
+    password = (Path(password_file).read_text().rstrip("\n") if password_file
+                else getpass.getpass(f"password for {path.name}: "))
+    try:
+        return bytes(Account.decrypt(json.loads(path.read_text()), password))
+    except (ValueError, KeyError, TypeError) as exc:  # bad JSON, wrong password (MAC mismatch)
+        raise GovError(f"keystore {path}: {exc}") from None
 
 
 def _gov(args: argparse.Namespace) -> Gov:
@@ -440,5 +453,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc", default="http://127.0.0.1:8545", help="node RPC URL")
     p.add_argument("--key", help="private key, hex")
     p.add_argument("--key-file", help="file holding a hex private key")
+    p.add_argument("--keystore", help="encrypted keystore file (e.g. from `poai account new`)")
+    p.add_argument("--password-file", help="file holding the keystore password (else a prompt)")
     p.add_argument("--dev-account", type=int, help="dev account N (0..9) of --dev chains")
     p.add_argument("--json", action="store_true", help="print JSON")
