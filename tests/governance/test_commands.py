@@ -45,6 +45,8 @@ def test_reverts_are_decoded_into_words() -> None:
     (["gov", "stake", "1", "--key", "0x12", "--rpc", "http://127.0.0.1:9"], "32 bytes"),
     (["gov", "stake", "1", "--key", "zz", "--rpc", "http://127.0.0.1:9"], "not hex"),
     (["gov", "proposals", "--rpc", "http://127.0.0.1:9"], "no node at"),
+    (["expert", "propose", "--snapshot", "ab" * 32, "--datadir", "/nonexistent",
+      "--rpc", "http://127.0.0.1:9"], "missing from store"),
 ])
 def test_bad_input_is_one_line(args: list[str], message: str,
                                capsys: pytest.CaptureFixture[str]) -> None:

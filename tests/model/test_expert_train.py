@@ -90,6 +90,8 @@ def test_cli_trains_one_genesis_expert(tmp_path: Path, capsys: pytest.CaptureFix
     (["--layer", "0", "--expert", "8"], "expert 8 does not exist"),
     (["--layer", "0", "--expert", "0", "--data", "EMPTY"], "is empty"),
     (["--layer", "0", "--expert", "0", "--data", "MISSING"], "No such file"),
+    (["--layer", "0", "--expert", "0", "--snapshot", "abc"], "not a lowercase hex sha256"),
+    (["--layer", "0", "--expert", "0", "--snapshot", "ab" * 32], "missing from store"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    args: list[str], message: str) -> None:

@@ -23,6 +23,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from poai.governance.contracts import load_genesis_contracts
 from poai.governance.payloads import chunk_hashes, split_chunks
+from poai.model.store import BlobError
 
 RECEIPT_TIMEOUT_S = 120.0
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}
@@ -166,7 +167,7 @@ def _run(fn: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return int(fn(args))
-        except (GovError, OSError, ValueError) as exc:
+        except (GovError, BlobError, OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     return wrapped

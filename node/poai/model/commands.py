@@ -79,9 +79,11 @@ _pos_float = _bounded(float, 0.0, strict=True)
 
 
 def cmd_expert_train(args: argparse.Namespace) -> int:
+    from poai.model.store import BlobError
+
     try:
         return _expert_train(args)
-    except (ValueError, OSError) as e:  # ExpertTrainError, BlobError, ManifestError, IO
+    except (ValueError, BlobError, OSError) as e:  # ExpertTrainError, ManifestError, IO
         print(f"error: {e}", file=sys.stderr)
         return 2
 
