@@ -29,9 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "node" / "poai" / "assets"
 OUTPUT = ASSETS / "genesis_contracts.json"
 ABI_DIR = ROOT / "bindings" / "abi"
-# The contracts the node reads at epoch boundaries: their ABIs ship inside the asset so the
-# installed package does not depend on the repository layout.
-READ_ABIS = ("ModelRegistry", "DatasetDAO")
+# The contracts the node reads at epoch boundaries and `poai gov` drives: their ABIs ship inside
+# the asset so the installed package does not depend on the repository layout.
+READ_ABIS = ("ModelRegistry", "DatasetDAO", "PoAIGovernor", "StakedPOAI", "PoAITimelock")
+# The fast dev chain (assets/devnet-fast.json, `poai node --dev --genesis devnet-fast`): 8-block
+# epochs, a 30-block vote (time to vote by hand) and a 5 s timelock, so propose -> active takes
+# about a minute at one block a second. Production timing stays the MigrationParams defaults
+# (devnet.json).
+FAST_OUTPUT = ASSETS / "genesis_contracts_fast.json"
+FAST_OVERRIDES = {"epoch_blocks": 8, "voting_delay_blocks": 1, "voting_period_blocks": 30,
+                  "timelock_delay_seconds": 5}
 
 
 class GenesisInputError(ValueError):
@@ -128,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
     ap.add_argument("--out", type=Path, default=OUTPUT)
+    ap.add_argument("--fast", action="store_true",
+                    help=f"the fast dev chain's asset ({FAST_OUTPUT.name})")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override an integer MigrationParams field (variant assets only)")
     args = ap.parse_args(argv)
@@ -137,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not value.strip().lstrip("-").isdigit():
             ap.error(f"--param expects NAME=INTEGER, got {item!r}")
         overrides[name.strip()] = int(value)
+    if args.fast:
+        overrides = {**FAST_OVERRIDES, **overrides}
+        args.out = FAST_OUTPUT if args.out == OUTPUT else args.out
     if overrides and args.out == OUTPUT:
         ap.error("--param builds a variant: give it its own --out")
     text = render(build(overrides=overrides) if overrides else build())

@@ -46,6 +46,8 @@ def module_name(root: Path, path: Path) -> str:
 
 def top(module: str) -> str:
     parts = module.split(".")
+    if len(parts) > 2 and parts[-1] == "commands":
+        return "cli"  # a package's `poai ...` subcommands belong to the CLI layer
     return parts[1] if len(parts) > 1 else parts[0]
 
 

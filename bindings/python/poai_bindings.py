@@ -439,6 +439,9 @@ class PoAIGovernor(_Binding):
 class ModelRegistry(_Binding):
     NAME = "ModelRegistry"
 
+    def CHUNK_BYTES(self) -> int:
+        return self._call("CHUNK_BYTES")  # type: ignore[no-any-return]
+
     def MAX_DEPENDS(self) -> int:
         return self._call("MAX_DEPENDS")  # type: ignore[no-any-return]
 
@@ -450,6 +453,12 @@ class ModelRegistry(_Binding):
 
     def activeSnapshot(self, epoch: int) -> int:
         return self._call("activeSnapshot", epoch)  # type: ignore[no-any-return]
+
+    def chunkCount(self, size: int) -> int:
+        return self._call("chunkCount", size)  # type: ignore[no-any-return]
+
+    def chunksReceived(self, expertId: int) -> int:
+        return self._call("chunksReceived", expertId)  # type: ignore[no-any-return]
 
     def currentEpoch(self) -> int:
         return self._call("currentEpoch")  # type: ignore[no-any-return]
@@ -481,9 +490,15 @@ class ModelRegistry(_Binding):
     def owner(self) -> str:
         return self._call("owner")  # type: ignore[no-any-return]
 
-    def registerExpert(self, name: str, layer: int, index: int, payloadHash: bytes, size: int, dependsOn: list[int]) -> Any:
+    def payloadChunkHashes(self, expertId: int) -> list[bytes]:
+        return self._call("payloadChunkHashes", expertId)  # type: ignore[no-any-return]
+
+    def payloadComplete(self, expertId: int) -> bool:
+        return self._call("payloadComplete", expertId)  # type: ignore[no-any-return]
+
+    def registerExpert(self, name: str, layer: int, index: int, payloadHash: bytes, size: int, chunkHashes: list[bytes], dependsOn: list[int]) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("registerExpert", name, layer, index, payloadHash, size, dependsOn)
+        return self._tx("registerExpert", name, layer, index, payloadHash, size, chunkHashes, dependsOn)
 
     def registerSnapshot(self, trunkHash: bytes, expertIds: list[int]) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
@@ -509,6 +524,10 @@ class ModelRegistry(_Binding):
     def transferOwnership(self, newOwner: str) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("transferOwnership", newOwner)
+
+    def uploadChunk(self, expertId: int, chunkIndex: int, data: bytes) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("uploadChunk", expertId, chunkIndex, data)
 
 
 class DatasetDAO(_Binding):

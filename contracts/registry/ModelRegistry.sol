@@ -11,6 +11,14 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 /// layer's expert slot, its blob's sha256 and size, the entries it improves on) and anyone
 /// registers a snapshot (trunk blob + one expert per slot of the fixed model shape). Only the
 /// owner (the governance timelock) schedules a snapshot to become active at a future epoch.
+/// An expert's bytes travel in calldata: `registerExpert` declares the payload's sha256, size
+/// and the sha256 of each CHUNK_BYTES-long chunk; `uploadChunk` then carries each chunk in order,
+/// and the contract hashes every chunk itself (the SHA-256 precompile) against its declaration.
+/// A single-chunk payload's hash is the chunk's hash, so the contract computes it itself; a
+/// multi-chunk payload's full hash cannot be computed on chain (the precompile hashes one
+/// buffer), so nodes verify it when they assemble the chunks. Only experts whose every chunk
+/// arrived may be named by a snapshot. Genesis experts are complete by construction (their
+/// bytes are the genesis assets every node holds).
 /// @dev Expert and snapshot ids start at 1; 0 means "none". `dependsOn` may only name existing
 /// entries, so the graph is acyclic by construction. Epoch = block.number / epochBlocks.
 contract ModelRegistry is Ownable {
@@ -35,6 +43,9 @@ contract ModelRegistry is Ownable {
     uint256 public constant MAX_DEPENDS = 8;
     uint256 public constant MAX_LINEAGE = 256;
     uint256 public constant MAX_NAME_BYTES = 64;
+    /// Chunk length: one chunk's transaction stays under the 128 KiB transaction size limit
+    /// of the pool and P2P gossip (geth's txMaxSize), with room for the ABI envelope.
+    uint256 public constant CHUNK_BYTES = 120_000;
 
     uint16 public immutable layers;
     uint16 public immutable expertsPerLayer;
@@ -44,6 +55,10 @@ contract ModelRegistry is Ownable {
     Snapshot[] private _snapshots; // index id - 1
     mapping(bytes32 payloadHash => uint256 expertId) public expertByPayload;
     mapping(uint256 snapshotId => mapping(uint256 expertId => bool)) public isExpertInSnapshot;
+    mapping(uint256 expertId => bytes32[]) private _chunkHashes;
+    /// chunks received so far of an expert registered after genesis (in order)
+    mapping(uint256 expertId => uint256) public chunksReceived;
+    uint256 private _genesisExperts;
     /// activation epoch => snapshot id; keys never decrease.
     Checkpoints.Trace208 private _schedule;
 
@@ -57,6 +72,8 @@ contract ModelRegistry is Ownable {
         uint256[] dependsOn,
         string name
     );
+    event ChunkUploaded(uint256 indexed expertId, uint256 chunkIndex, bytes32 chunkHash);
+    event PayloadComplete(uint256 indexed expertId, bytes32 payloadHash);
     event SnapshotRegistered(uint256 indexed snapshotId, bytes32 trunkHash, address indexed registrant);
     event SnapshotScheduled(uint256 indexed snapshotId, uint256 indexed activationEpoch);
 
@@ -78,6 +95,14 @@ contract ModelRegistry is Ownable {
     error EpochBeforeLastScheduled(uint256 activationEpoch, uint256 lastScheduled);
     error GenesisMismatch();
     error LineageTooLong();
+    error WrongChunkCount(uint256 expected, uint256 got);
+    error PayloadHashMismatch(bytes32 declared, bytes32 chunkHash);
+    error PayloadAlreadyComplete(uint256 expertId);
+    error DuplicateChunk(uint256 expertId, uint256 chunkIndex);
+    error ChunkOutOfOrder(uint256 expertId, uint256 expected, uint256 got);
+    error WrongChunkSize(uint256 chunkIndex, uint256 expected, uint256 got);
+    error ChunkHashMismatch(uint256 chunkIndex, bytes32 expected, bytes32 got);
+    error IncompletePayload(uint256 expertId, uint256 chunksReceived, uint256 chunks);
 
     /// @param owner_ the governance timelock
     /// @param genesisContributor credited (royalties) for the genesis experts
@@ -108,6 +133,7 @@ contract ModelRegistry is Ownable {
                 string.concat("layer", Strings.toString(l), ".expert", Strings.toString(i));
             ids[s] = _registerExpert(name, l, i, genesisPayloads[s], genesisSizes[s], none, genesisContributor);
         }
+        _genesisExperts = slots;
         uint256 genesisId = _registerSnapshot(genesisTrunkHash, ids, genesisContributor);
         _schedule.push(0, SafeCast.toUint208(genesisId));
         emit SnapshotScheduled(genesisId, 0);
@@ -116,15 +142,40 @@ contract ModelRegistry is Ownable {
     // ---- writes ----------------------------------------------------------------------------
 
     /// @notice Registers an expert; the caller is its contributor (paid royalties on use).
+    /// `chunkHashes[k]` is the sha256 of bytes [k * CHUNK_BYTES, (k+1) * CHUNK_BYTES) of the
+    /// payload; then `uploadChunk` carries each chunk.
     function registerExpert(
         string calldata name,
         uint16 layer,
         uint16 index,
         bytes32 payloadHash,
         uint64 size,
+        bytes32[] calldata chunkHashes,
         uint256[] calldata dependsOn
     ) external returns (uint256 expertId) {
-        return _registerExpert(name, layer, index, payloadHash, size, dependsOn, msg.sender);
+        uint256 chunks = chunkCount(size);
+        if (chunkHashes.length != chunks) revert WrongChunkCount(chunks, chunkHashes.length);
+        if (chunks == 1 && chunkHashes[0] != payloadHash) revert PayloadHashMismatch(payloadHash, chunkHashes[0]);
+        expertId = _registerExpert(name, layer, index, payloadHash, size, dependsOn, msg.sender);
+        _chunkHashes[expertId] = chunkHashes;
+    }
+
+    /// @notice Carries chunk `chunkIndex` of an expert's payload (anyone may send it; chunks
+    /// go in order, each once). The contract hashes the bytes against the declaration.
+    function uploadChunk(uint256 expertId, uint256 chunkIndex, bytes calldata data) external {
+        Expert storage e = _expert(expertId);
+        bytes32[] storage hashes = _chunkHashes[expertId];
+        uint256 received = chunksReceived[expertId];
+        if (received == hashes.length) revert PayloadAlreadyComplete(expertId);
+        if (chunkIndex < received) revert DuplicateChunk(expertId, chunkIndex);
+        if (chunkIndex > received) revert ChunkOutOfOrder(expertId, received, chunkIndex);
+        uint256 want = chunkIndex + 1 < hashes.length ? CHUNK_BYTES : e.size - chunkIndex * CHUNK_BYTES;
+        if (data.length != want) revert WrongChunkSize(chunkIndex, want, data.length);
+        bytes32 got = sha256(data);
+        if (got != hashes[chunkIndex]) revert ChunkHashMismatch(chunkIndex, hashes[chunkIndex], got);
+        chunksReceived[expertId] = received + 1;
+        emit ChunkUploaded(expertId, chunkIndex, got);
+        if (received + 1 == hashes.length) emit PayloadComplete(expertId, e.payloadHash);
     }
 
     /// @notice Registers a snapshot: a trunk blob plus one registered expert per slot.
@@ -149,6 +200,23 @@ contract ModelRegistry is Ownable {
     }
 
     // ---- views the node reads --------------------------------------------------------------
+
+    /// @notice Chunks of a payload of `size` bytes.
+    function chunkCount(uint64 size) public pure returns (uint256) {
+        return (uint256(size) + CHUNK_BYTES - 1) / CHUNK_BYTES;
+    }
+
+    /// @notice The declared sha256 of each chunk (empty for genesis experts).
+    function payloadChunkHashes(uint256 expertId) external view returns (bytes32[] memory) {
+        _expert(expertId);
+        return _chunkHashes[expertId];
+    }
+
+    /// @notice Whether every byte of the expert's payload is on chain (genesis: the assets).
+    function payloadComplete(uint256 expertId) public view returns (bool) {
+        _expert(expertId);
+        return expertId <= _genesisExperts || chunksReceived[expertId] == _chunkHashes[expertId].length;
+    }
 
     function currentEpoch() public view returns (uint256) {
         return block.number / epochBlocks;
@@ -249,6 +317,9 @@ contract ModelRegistry is Ownable {
             if (id == 0 || id > _experts.length) revert UnknownExpert(id);
             Expert storage e = _experts[id - 1];
             if (e.layer != s / expertsPerLayer || e.index != s % expertsPerLayer) revert SlotMismatch(s, id);
+            if (id > _genesisExperts && chunksReceived[id] != _chunkHashes[id].length) {
+                revert IncompletePayload(id, chunksReceived[id], _chunkHashes[id].length);
+            }
             isExpertInSnapshot[snapshotId][id] = true;
         }
         _snapshots.push(Snapshot(trunkHash, registrant, expertIds));

@@ -399,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     from poai.api.commands import add_commands as add_api_commands
     add_api_commands(sub)
+    from poai.governance.commands import add_commands as add_gov_commands  # `poai gov`
+    add_gov_commands(sub)
     return parser
 
 

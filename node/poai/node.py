@@ -25,6 +25,7 @@ from poai.chain.chain import PoaiChain, chain_class_for
 from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
 from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
+from poai.governance.payloads import PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
@@ -89,6 +90,11 @@ class Node:
             config, self.chain_class, self.importer, self.txpool, coinbase=coinbase, mine=mine,
             miner_workers=miner_workers, network=lambda: self.network,
         )
+        if contracts is not None:  # expert payloads carried by the chain -> blob store
+            self.add_listener(PayloadCollector(
+                contracts.contracts.registry, self.blob_store,
+                BlobStore(self.datadir / "payload-chunks"),
+            ).listener(lambda: self.chain))
 
     def _on_new_head(self) -> None:
         self.producer.on_new_head()

@@ -69,3 +69,54 @@ def test_dump_and_parse_round_trip() -> None:
     cfg = load_genesis_config()
     again = parse_genesis_config(json.loads(json.dumps(dump_genesis_config(cfg))), Path("/"))
     assert again == cfg
+
+
+def test_subsidy_halves_every_four_years_of_target_block_time() -> None:
+    from poai.chain.config import HALVING_PERIOD_SECONDS, halving_blocks_for
+    from poai.chain.rewards import block_subsidy
+
+    four_years = 4 * 365.25 * 24 * 3600
+    assert HALVING_PERIOD_SECONDS == four_years
+    cfg = load_genesis_config()
+    assert cfg.halving_blocks == four_years // cfg.target_block_time
+    assert cfg.target_block_time == 4 and cfg.halving_blocks == 31_557_600
+    # the subsidy halves at the block mined ~4 years (at the target time) after genesis
+    last_full = cfg.halving_blocks - 1
+    assert block_subsidy(last_full, cfg.block_subsidy_wei, cfg.halving_blocks) == 5 * 10**18
+    assert block_subsidy(cfg.halving_blocks, cfg.block_subsidy_wei,
+                         cfg.halving_blocks) == 5 * 10**18 // 2
+    assert cfg.halving_blocks * cfg.target_block_time <= four_years
+    assert (cfg.halving_blocks + 1) * cfg.target_block_time > four_years
+    for seconds in (1, 3, 12, 13):
+        data = _base()
+        data["targetBlockTime"] = seconds
+        assert parse_genesis_config(data, ASSETS).halving_blocks == \
+            halving_blocks_for(seconds) == int(four_years // seconds)
+    data = _base()
+    data["halvingBlocks"] = 1000  # an explicit value (test chains) still wins
+    assert parse_genesis_config(data, ASSETS).halving_blocks == 1000
+    with pytest.raises(ConfigError, match="targetBlockTime"):
+        halving_blocks_for(0)
+
+
+def test_fast_dev_chain_activates_a_model_change_within_two_minutes() -> None:
+    """devnet-fast: the devnet's model, dataset, accounts and quiz, with timing short enough
+    that propose -> active (at the next epoch) fits 2 minutes at the target block time."""
+    fast = load_genesis_config("devnet-fast")
+    dev = load_genesis_config()
+    assert load_genesis_config("/nowhere/devnet-fast.json") == fast  # a recorded bundled path
+    assert fast.genesis_contracts is not None
+    params = json.loads(fast.genesis_contracts.read_text())["params"]
+    assert params["epoch_blocks"] == fast.quiz.epoch_blocks == 8
+    assert (fast.model_manifest, fast.dataset, fast.alloc, fast.chain_id) == \
+        (dev.model_manifest, dev.dataset, dev.alloc, dev.chain_id)
+    assert {k: v for k, v in fast.quiz.to_dict().items() if k != "epoch_blocks"} == \
+        {k: v for k, v in dev.quiz.to_dict().items() if k != "epoch_blocks"}
+    # propose (1 block) + delay + vote + queue (1) + execute (1) + up to 2 epochs to activation
+    blocks = 3 + params["voting_delay_blocks"] + params["voting_period_blocks"] + \
+        2 * params["epoch_blocks"]
+    assert blocks * fast.target_block_time + params["timelock_delay_seconds"] <= 60
+    # production timing stays the devnet's: MigrationParams' defaults (64-block vote, 60 s)
+    dev_params = json.loads((dev.genesis_contracts or Path()).read_text())["params"]
+    assert dev_params["epoch_blocks"] == dev.quiz.epoch_blocks == 32
+    assert "voting_period_blocks" not in dev_params and "timelock_delay_seconds" not in dev_params

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   ethers, networkHelpers, deploySystem, VOTING_DELAY, VOTING_PERIOD, TIMELOCK_DELAY, QUORUM_PERCENT,
   h, mineToEpoch,
+  registerWithPayload,
 } from "./helpers/setup.js";
 
 const E = (n) => ethers.parseEther(String(n));
@@ -10,7 +11,7 @@ const P = { Pending: 0n, Active: 1n, Defeated: 3n, Succeeded: 4n, Queued: 5n, Ex
 describe("Governance (StakedPOAI + PoAIGovernor + PoAITimelock)", function () {
   async function fixture() {
     const s = await deploySystem();
-    await s.registry.connect(s.erin).registerExpert("layer0.expert0", 0, 0, h("erin-l0e0"), 10, [1]);
+    await registerWithPayload(s.registry, s.erin, "layer0.expert0", 0, 0, ethers.toUtf8Bytes("erin-l0e0"), [1]);
     await s.registry.connect(s.erin).registerSnapshot(h("trunk-2"), [5, 2, 3, 4]);
     return s;
   }

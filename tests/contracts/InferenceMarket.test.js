@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   ethers, networkHelpers, deploySystem, MIN_STAKE, BOND, CHALLENGE_WINDOW, DISPUTE_PERIOD, MAX_JOB_BLOCKS,
   BURN_ADDRESS, h, blockNumber,
+  registerWithPayload,
 } from "./helpers/setup.js";
 
 const E = (n) => ethers.parseEther(String(n));
@@ -20,7 +21,7 @@ describe("InferenceMarket", function () {
     await staked.connect(frank).delegate(frank.address);
     await market.connect(bob).registerWorker();
     // erin contributes a better layer1.expert1; snapshot 2 uses it
-    await registry.connect(erin).registerExpert("layer1.expert1", 1, 1, h("erin-v2"), 100, [4]);
+    await registerWithPayload(registry, erin, "layer1.expert1", 1, 1, ethers.toUtf8Bytes("erin-v2"), [4]);
     await registry.connect(erin).registerSnapshot(h("trunk"), [1, 2, 3, 5]);
     return s;
   }

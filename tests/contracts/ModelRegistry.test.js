@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
   ethers, networkHelpers, deployRegistry, genesisPayloads, GENESIS_TRUNK, EPOCH_BLOCKS, LAYERS, EXPERTS,
-  h, blockNumber, mineToEpoch,
+  h, blockNumber, mineToEpoch, CHUNK_BYTES, chunksOf, registerWithPayload,
 } from "./helpers/setup.js";
 
 describe("ModelRegistry", function () {
@@ -54,7 +54,7 @@ describe("ModelRegistry", function () {
 
   it("registers an expert with its contributor and emits the entry", async function () {
     const { registry, alice } = await networkHelpers.loadFixture(fixture);
-    await expect(registry.connect(alice).registerExpert("layer0.expert1", 0, 1, h("v2"), 777, [2]))
+    await expect(registry.connect(alice).registerExpert("layer0.expert1", 0, 1, h("v2"), 777, [h("v2")], [2]))
       .to.emit(registry, "ExpertRegistered")
       .withArgs(5, 0, 1, h("v2"), 777, alice.address, [2], "layer0.expert1");
     const e = await registry.expert(5);
@@ -65,26 +65,26 @@ describe("ModelRegistry", function () {
   it("rejects bad expert entries", async function () {
     const { registry, alice } = await networkHelpers.loadFixture(fixture);
     const r = registry.connect(alice);
-    await expect(r.registerExpert("", 0, 0, h("a"), 1, [])).to.be.revertedWithCustomError(registry, "InvalidName");
-    await expect(r.registerExpert("x".repeat(65), 0, 0, h("a"), 1, [])).to.be.revertedWithCustomError(registry, "InvalidName");
-    await expect(r.registerExpert("n", 2, 0, h("a"), 1, [])).to.be.revertedWithCustomError(registry, "LayerOutOfRange").withArgs(2);
-    await expect(r.registerExpert("n", 0, 2, h("a"), 1, [])).to.be.revertedWithCustomError(registry, "IndexOutOfRange").withArgs(2);
-    await expect(r.registerExpert("n", 0, 0, ethers.ZeroHash, 1, [])).to.be.revertedWithCustomError(registry, "ZeroPayloadHash");
-    await expect(r.registerExpert("n", 0, 0, h("a"), 0, [])).to.be.revertedWithCustomError(registry, "ZeroSize");
-    await expect(r.registerExpert("n", 0, 0, genesisPayloads()[0], 1, []))
+    await expect(r.registerExpert("", 0, 0, h("a"), 1, [h("a")], [])).to.be.revertedWithCustomError(registry, "InvalidName");
+    await expect(r.registerExpert("x".repeat(65), 0, 0, h("a"), 1, [h("a")], [])).to.be.revertedWithCustomError(registry, "InvalidName");
+    await expect(r.registerExpert("n", 2, 0, h("a"), 1, [h("a")], [])).to.be.revertedWithCustomError(registry, "LayerOutOfRange").withArgs(2);
+    await expect(r.registerExpert("n", 0, 2, h("a"), 1, [h("a")], [])).to.be.revertedWithCustomError(registry, "IndexOutOfRange").withArgs(2);
+    await expect(r.registerExpert("n", 0, 0, ethers.ZeroHash, 1, [ethers.ZeroHash], [])).to.be.revertedWithCustomError(registry, "ZeroPayloadHash");
+    await expect(r.registerExpert("n", 0, 0, h("a"), 0, [], [])).to.be.revertedWithCustomError(registry, "ZeroSize");
+    await expect(r.registerExpert("n", 0, 0, genesisPayloads()[0], 1, [genesisPayloads()[0]], []))
       .to.be.revertedWithCustomError(registry, "DuplicatePayload").withArgs(1);
-    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [1, 2, 3, 4, 1, 2, 3, 4, 1]))
+    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [h("a")], [1, 2, 3, 4, 1, 2, 3, 4, 1]))
       .to.be.revertedWithCustomError(registry, "TooManyDependencies");
-    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [5])).to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(5);
-    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [0])).to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(0);
+    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [h("a")], [5])).to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(5);
+    await expect(r.registerExpert("n", 0, 0, h("a"), 1, [h("a")], [0])).to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(0);
   });
 
   it("returns an expert's lineage breadth first, each ancestor once", async function () {
     const { registry, alice } = await networkHelpers.loadFixture(fixture);
     const r = registry.connect(alice);
-    await r.registerExpert("l0e0.v2", 0, 0, h("a"), 1, [1]); // 5 <- 1
-    await r.registerExpert("l0e0.v3", 0, 0, h("b"), 1, [5, 2]); // 6 <- 5, 2
-    await r.registerExpert("l0e0.v4", 0, 0, h("c"), 1, [6, 1]); // 7 <- 6, 1
+    await r.registerExpert("l0e0.v2", 0, 0, h("a"), 1, [h("a")], [1]); // 5 <- 1
+    await r.registerExpert("l0e0.v3", 0, 0, h("b"), 1, [h("b")], [5, 2]); // 6 <- 5, 2
+    await r.registerExpert("l0e0.v4", 0, 0, h("c"), 1, [h("c")], [6, 1]); // 7 <- 6, 1
     expect(await registry.lineage(7)).to.deep.equal([6n, 1n, 5n, 2n]);
     expect(await registry.lineage(5)).to.deep.equal([1n]);
     expect(await registry.lineage(1)).to.deep.equal([]);
@@ -95,7 +95,7 @@ describe("ModelRegistry", function () {
   it("registers snapshots checked slot by slot against the shape", async function () {
     const { registry, alice } = await networkHelpers.loadFixture(fixture);
     const r = registry.connect(alice);
-    await r.registerExpert("layer1.expert1", 1, 1, h("new"), 10, [4]);
+    await registerWithPayload(registry, alice, "layer1.expert1", 1, 1, ethers.toUtf8Bytes("new bytes!"), [4]);
     await expect(r.registerSnapshot(h("trunk2"), [1, 2, 3, 5]))
       .to.emit(registry, "SnapshotRegistered").withArgs(2, h("trunk2"), alice.address);
     expect(await registry.snapshotExperts(2)).to.deep.equal([1n, 2n, 3n, 5n]);
@@ -108,6 +108,9 @@ describe("ModelRegistry", function () {
       .to.be.revertedWithCustomError(registry, "SlotMismatch").withArgs(0, 2);
     await expect(r.registerSnapshot(h("t"), [1, 2, 3, 9]))
       .to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(9);
+    await r.registerExpert("layer1.expert1", 1, 1, h("no bytes"), 10, [h("no bytes")], []); // 6, no chunk sent
+    await expect(r.registerSnapshot(h("t"), [1, 2, 3, 6]))
+      .to.be.revertedWithCustomError(registry, "IncompletePayload").withArgs(6, 0, 1);
     await expect(registry.snapshot(7)).to.be.revertedWithCustomError(registry, "UnknownSnapshot").withArgs(7);
     await expect(registry.snapshotExperts(0)).to.be.revertedWithCustomError(registry, "UnknownSnapshot");
   });
@@ -136,5 +139,47 @@ describe("ModelRegistry", function () {
     expect(await registry.activeSnapshot(b + 5n)).to.equal(2n);
     expect(owner.address).to.equal(await registry.owner());
     expect(await blockNumber()).to.be.greaterThanOrEqual(b * EPOCH_BLOCKS);
+  });
+
+  it("carries a payload in chunks, hashed by the contract, and refuses bad chunk sequences", async function () {
+    const { registry, alice } = await networkHelpers.loadFixture(fixture);
+    const r = registry.connect(alice);
+    const bytes = new Uint8Array(2 * CHUNK_BYTES + 1234).map((_, i) => (i * 7 + 3) % 251);
+    const chunks = chunksOf(bytes);
+    const hashes = chunks.map((c) => ethers.sha256(c));
+    const payload = ethers.sha256(bytes);
+    expect(await registry.chunkCount(bytes.length)).to.equal(3n);
+    await expect(r.registerExpert("l0e1", 0, 1, payload, bytes.length, hashes.slice(1), []))
+      .to.be.revertedWithCustomError(registry, "WrongChunkCount").withArgs(3, 2);
+    await expect(r.registerExpert("l0e1", 0, 1, h("one"), 5, [h("other")], []))
+      .to.be.revertedWithCustomError(registry, "PayloadHashMismatch").withArgs(h("one"), h("other"));
+    await r.registerExpert("l0e1", 0, 1, payload, bytes.length, hashes, [2]);
+    expect(await registry.payloadChunkHashes(5)).to.deep.equal(hashes);
+    expect(await registry.payloadComplete(5)).to.equal(false);
+    expect(await registry.payloadComplete(1)).to.equal(true); // genesis: the assets
+    await expect(r.uploadChunk(5, 1, chunks[1]))
+      .to.be.revertedWithCustomError(registry, "ChunkOutOfOrder").withArgs(5, 0, 1);
+    await expect(r.uploadChunk(5, 0, chunks[0].slice(1)))
+      .to.be.revertedWithCustomError(registry, "WrongChunkSize").withArgs(0, CHUNK_BYTES, CHUNK_BYTES - 1);
+    const forged = Uint8Array.from(chunks[0]);
+    forged[17] ^= 1;
+    await expect(r.uploadChunk(5, 0, forged))
+      .to.be.revertedWithCustomError(registry, "ChunkHashMismatch").withArgs(0, hashes[0], ethers.sha256(forged));
+    await expect(r.uploadChunk(5, 0, chunks[0])).to.emit(registry, "ChunkUploaded").withArgs(5, 0, hashes[0]);
+    await expect(r.uploadChunk(5, 0, chunks[0]))
+      .to.be.revertedWithCustomError(registry, "DuplicateChunk").withArgs(5, 0);
+    await r.uploadChunk(5, 1, chunks[1]);
+    await expect(r.registerSnapshot(h("t"), [1, 5, 3, 4]))
+      .to.be.revertedWithCustomError(registry, "IncompletePayload").withArgs(5, 2, 3);
+    await expect(r.uploadChunk(5, 2, chunks[2]))
+      .to.emit(registry, "PayloadComplete").withArgs(5, payload);
+    expect(await registry.chunksReceived(5)).to.equal(3n);
+    expect(await registry.payloadComplete(5)).to.equal(true);
+    await expect(r.uploadChunk(5, 3, chunks[2]))
+      .to.be.revertedWithCustomError(registry, "PayloadAlreadyComplete").withArgs(5);
+    await expect(r.uploadChunk(1, 0, chunks[2]))
+      .to.be.revertedWithCustomError(registry, "PayloadAlreadyComplete").withArgs(1);
+    await expect(r.uploadChunk(99, 0, chunks[2])).to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(99);
+    await expect(r.registerSnapshot(h("t"), [1, 5, 3, 4])).to.emit(registry, "SnapshotRegistered");
   });
 });

@@ -87,6 +87,20 @@ class Bench:
         return cls(self.w3, Web3.to_checksum_address(self.contracts.addresses[name]))
 
 
+def register_with_payload(b: Bench, reg: Any, name: str, layer: int, index: int, blob: bytes,
+                          depends_on: list[int]) -> int:
+    """registerExpert with the blob's chunk hashes, then one uploadChunk per chunk."""
+    from poai.governance.payloads import chunk_hashes, split_chunks
+
+    payload = hashlib.sha256(blob).digest()
+    b.send(reg.registerExpert(name, layer, index, payload, len(blob), chunk_hashes(blob),
+                              depends_on))
+    expert_id = int(reg.expertCount())
+    for k, chunk in enumerate(split_chunks(blob)):
+        b.send(reg.uploadChunk(expert_id, k, chunk))
+    return expert_id
+
+
 def make_bench() -> Bench:
     contracts = load_genesis_contracts()
     account = Account.from_key(DEV_KEY)
@@ -101,6 +115,12 @@ def make_bench() -> Bench:
 @pytest.fixture(scope="session")
 def genesis_contracts() -> GenesisContracts:
     return load_genesis_contracts()
+
+
+@pytest.fixture
+def upload() -> Callable[..., int]:
+    """:func:`register_with_payload` (test modules cannot import conftest)."""
+    return register_with_payload
 
 
 @pytest.fixture
@@ -157,7 +177,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
 
     blob = _new_expert_blob()
     payload = hashlib.sha256(blob).digest()
-    b.send(reg.registerExpert("layer0.expert0", 0, 0, payload, len(blob), [1]))
+    register_with_payload(b, reg, "layer0.expert0", 0, 0, blob, [1])
     new_expert = reg.expertCount()
     experts = list(reg.snapshotExperts(1))
     experts[0] = new_expert

@@ -107,3 +107,12 @@ def test_bad_genesis_inputs_are_refused(tmp_path: Path) -> None:
     (assets / "devnet.json").unlink()
     with pytest.raises(bgc.GenesisInputError, match="does not exist"):
         bgc.devnet_params(assets)
+
+
+def test_committed_fast_dev_asset_is_fresh() -> None:
+    """assets/genesis_contracts_fast.json (the devnet-fast chain's): same migrations and genesis
+    assets, the fast timing overrides."""
+    assert bgc.FAST_OUTPUT.read_text() == bgc.render(bgc.build(overrides=bgc.FAST_OVERRIDES)), (
+        "node/poai/assets/genesis_contracts_fast.json is stale: "
+        "run .venv/bin/python scripts/build_genesis_contracts.py --fast"
+    )

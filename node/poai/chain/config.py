@@ -30,6 +30,18 @@ class ConfigError(ValueError):
     """The genesis config is missing a field or has a bad value; the message names it."""
 
 
+# The subsidy halves every 4 years (Julian years of 365.25 days) of blocks at the target block
+# time; a config may still name "halvingBlocks" itself (test chains).
+HALVING_PERIOD_SECONDS = 4 * 36525 * 86400 // 100
+
+
+def halving_blocks_for(target_block_time: int) -> int:
+    """Blocks in 4 years at one block every ``target_block_time`` seconds."""
+    if target_block_time < 1:
+        raise ConfigError("targetBlockTime must be >= 1 second")
+    return max(1, HALVING_PERIOD_SECONDS // target_block_time)
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     path: Path  # encrypted dataset file
@@ -167,7 +179,7 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         min_difficulty=_int(_req(data, "minDifficulty", "config"), "minDifficulty"),
         target_block_time=_int(_req(data, "targetBlockTime", "config"), "targetBlockTime"),
         block_subsidy_wei=_int(_req(data, "blockSubsidy", "config"), "blockSubsidy"),
-        halving_blocks=_int(_req(data, "halvingBlocks", "config"), "halvingBlocks"),
+        halving_blocks=_halving_blocks(data),
         gas_limit=_int(_req(data, "gasLimit", "config"), "gasLimit"),
         alloc=parse_alloc(data.get("alloc", {})),
         genesis_timestamp=_int(data.get("timestamp", 0), "timestamp"),
@@ -182,6 +194,12 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
     return config
 
 
+def _halving_blocks(data: dict[str, Any]) -> int:
+    if "halvingBlocks" in data:
+        return _int(data["halvingBlocks"], "halvingBlocks")
+    return halving_blocks_for(_int(_req(data, "targetBlockTime", "config"), "targetBlockTime"))
+
+
 def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:
     # Absent: the bundled asset, so a copy of devnet.json elsewhere keeps its contracts.
     if "genesisContracts" not in data:
@@ -194,9 +212,25 @@ def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:
     return (base_dir / value).resolve()
 
 
+# Bundled genesis configs a user may name instead of a path (`--genesis devnet-fast`).
+BUNDLED_CONFIGS = ("devnet", "devnet-fast")
+
+
+def resolve_genesis_path(path: str | Path | None) -> Path:
+    """A genesis config file: ``path``, or the bundled config a missing path names."""
+    if path is None:
+        return DEFAULT_CONFIG
+    p = Path(path)
+    name = p.name.removesuffix(".json")
+    if not p.exists() and name in BUNDLED_CONFIGS:
+        return DEFAULT_CONFIG.parent / f"{name}.json"
+    return p
+
+
 def load_genesis_config(path: str | Path | None = None) -> ChainConfig:
-    """Read a genesis config file (default: the bundled devnet.json)."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read a genesis config file (default: the bundled devnet.json; a bundled config's name,
+    e.g. ``devnet-fast``, works as a path)."""
+    p = resolve_genesis_path(path)
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError as exc:

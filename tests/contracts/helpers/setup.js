@@ -26,6 +26,25 @@ export const h = (s) => ethers.keccak256(ethers.toUtf8Bytes(s));
 export const genesisPayloads = () =>
   Array.from({ length: LAYERS * EXPERTS }, (_, i) => h(`genesis-expert-${i}`));
 export const GENESIS_TRUNK = h("genesis-trunk");
+export const CHUNK_BYTES = 120_000;
+
+/** sha256 of each CHUNK_BYTES-long piece of `bytes` (a Uint8Array). */
+export function chunksOf(bytes) {
+  const out = [];
+  for (let o = 0; o < bytes.length; o += CHUNK_BYTES) out.push(bytes.slice(o, o + CHUNK_BYTES));
+  return out;
+}
+
+/** Registers an expert carrying `bytes` and uploads every chunk; returns its payload hash. */
+export async function registerWithPayload(registry, signer, name, layer, index, bytes, dependsOn) {
+  const chunks = chunksOf(bytes);
+  const payload = ethers.sha256(bytes);
+  const r = registry.connect(signer);
+  await r.registerExpert(name, layer, index, payload, bytes.length, chunks.map((c) => ethers.sha256(c)), dependsOn);
+  const id = await registry.expertCount();
+  for (let k = 0; k < chunks.length; k++) await r.uploadChunk(id, k, chunks[k]);
+  return payload;
+}
 export const GENESIS_DATASET = h("genesis-dataset");
 export const GENESIS_KEY = h("genesis-key");
 

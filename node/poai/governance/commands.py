@@ -1,0 +1,460 @@
+"""`poai expert propose` and `poai gov ...`: model governance from the command line.
+
+Everything goes through a node's JSON-RPC (web3) with the ABIs and addresses of the genesis
+contracts asset shipped in the package; custom errors and revert reasons come back in words.
+Keys: ``--key HEX``, ``--key-file FILE`` (a hex key), ``--keystore FILE`` (+ ``--password-file``)
+or ``--dev-account N`` (the public dev mnemonic's accounts, for --dev chains).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_account import Account
+from eth_utils.abi import get_abi_input_types
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+
+from poai.governance.contracts import load_genesis_contracts
+from poai.governance.payloads import chunk_hashes, split_chunks
+from poai.model.store import BlobError
+
+RECEIPT_TIMEOUT_S = 120.0
+SUPPORT = {"against": 0, "for": 1, "abstain": 2}
+STATES = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired",
+          "Executed")
+
+
+class GovError(Exception):
+    """A failed command, in words (one line)."""
+
+
+def _error_table() -> dict[bytes, tuple[str, list[str]]]:
+    table = {}
+    for entries in load_genesis_contracts().abis.values():
+        for e in entries:
+            if e.get("type") == "error":
+                types = list(get_abi_input_types(e))  # type: ignore[arg-type]
+                table[keccak(text=f"{e['name']}({','.join(types)})")[:4]] = (e["name"], types)
+    return table
+
+
+def decode_revert(data: bytes) -> str:
+    """A revert's return data in words: ``Error(string)``, ``Panic(uint256)`` or a custom error
+    of the governance contracts with its arguments."""
+    if len(data) < 4:
+        return "reverted without a reason"
+    sel, body = data[:4], data[4:]
+    if sel == keccak(text="Error(string)")[:4]:
+        return f"reverted: {decode(['string'], body)[0]}"
+    if sel == keccak(text="Panic(uint256)")[:4]:
+        return f"panic 0x{decode(['uint256'], body)[0]:02x}"
+    known = _error_table().get(sel)
+    if known is None:
+        return f"reverted with unknown error 0x{data.hex()}"
+    name, types = known
+    try:
+        args = decode(types, body)
+    except Exception:  # noqa: BLE001 - a malformed payload still names the error
+        return f"{name}(<undecodable>)"
+    shown = ", ".join(f"0x{a.hex()}" if isinstance(a, bytes) else str(a) for a in args)
+    return f"{name}({shown})"
+
+
+def _revert_words(exc: ContractLogicError) -> str:
+    data = exc.data
+    if isinstance(data, str) and data.startswith("0x"):
+        return decode_revert(bytes.fromhex(data[2:]))
+    return str(exc.message or exc)
+
+
+class Gov:
+    """The governance contracts on one node, and the account sending transactions."""
+
+    def __init__(self, rpc: str, key: bytes | None) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+        gc = load_genesis_contracts()
+        self.c = {name: self.w3.eth.contract(address=Web3.to_checksum_address(addr),
+                                             abi=gc.abis[name])
+                  for name, addr in gc.addresses.items() if name in gc.abis}
+        self.account = Account.from_key(key) if key is not None else None
+        try:
+            self.chain_id = self.w3.eth.chain_id
+        except (OSError, Web3Exception) as exc:
+            raise GovError(f"no node at {rpc}: {exc}") from None
+
+    def call(self, contract: str, fn: str, *args: Any) -> Any:
+        try:
+            return getattr(self.c[contract].functions, fn)(*args).call()
+        except ContractLogicError as exc:
+            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+
+    def send(self, contract: str, fn: str, *args: Any, value: int = 0) -> Any:
+        if self.account is None:
+            raise GovError("this command sends a transaction: give --key, --key-file, "
+                           "--keystore or --dev-account")
+        call = getattr(self.c[contract].functions, fn)(*args)
+        try:
+            tx = call.build_transaction({
+                "from": self.account.address, "value": value, "chainId": self.chain_id,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending")})
+        except ContractLogicError as exc:
+            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+        signed = self.account.sign_transaction(tx)
+        h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=RECEIPT_TIMEOUT_S,
+                                                           poll_latency=0.3)
+        if receipt["status"] != 1:
+            raise GovError(f"{contract}.{fn}: transaction 0x{bytes(h).hex()} reverted")
+        return receipt
+
+    def proposal(self, pid: int) -> dict[str, Any]:
+        """The ProposalCreated event of ``pid`` (targets, calldatas, description)."""
+        gov = self.c["PoAIGovernor"]
+        for ev in gov.events.ProposalCreated().get_logs(from_block=0):
+            if int(ev["args"]["proposalId"]) == pid:
+                return dict(ev["args"])
+        raise GovError(f"no proposal {pid} on this chain (see `poai gov proposals`)")
+
+
+def _key(args: argparse.Namespace) -> bytes | None:
+    if args.key_file:
+        text = Path(args.key_file).read_text().strip()
+    elif args.key:
+        text = args.key
+    elif args.keystore:
+        return _keystore_key(Path(args.keystore), args.password_file)
+    elif args.dev_account is not None:
+        from poai.chain.devaccounts import DEV_MNEMONIC, dev_accounts
+
+        accounts = dev_accounts(DEV_MNEMONIC, 10)
+        if not 0 <= args.dev_account < len(accounts):
+            raise GovError("--dev-account must be 0..9")
+        return bytes(accounts[args.dev_account].private_key)
+    else:
+        return None
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise GovError("the key is not hex") from None
+    if len(key) != 32:
+        raise GovError("the key must be 32 bytes (64 hex digits)")
+    return key
+
+
+def _keystore_key(path: Path, password_file: str | None) -> bytes:
+    import getpass
+
+    password = (Path(password_file).read_text().rstrip("\n") if password_file
+                else getpass.getpass(f"password for {path.name}: "))
+    try:
+        return bytes(Account.decrypt(json.loads(path.read_text()), password))
+    except (ValueError, KeyError, TypeError) as exc:  # bad JSON, wrong password (MAC mismatch)
+        raise GovError(f"keystore {path}: {exc}") from None
+
+
+def _gov(args: argparse.Namespace) -> Gov:
+    return Gov(args.rpc, _key(args))
+
+
+def _run(fn: Any) -> Any:
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args))
+        except (GovError, BlobError, OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return wrapped
+
+
+def _ether(text: str) -> int:
+    try:
+        return Web3.to_wei(text, "ether")
+    except Exception:  # noqa: BLE001 - web3 raises several types for a bad amount
+        raise argparse.ArgumentTypeError(f"not an amount of POAI: {text!r}") from None
+
+
+# ---- poai gov ----------------------------------------------------------------------------
+
+def cmd_stake(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    g.send("StakedPOAI", "deposit", value=args.amount)
+    print(f"staked {Web3.from_wei(args.amount, 'ether')} POAI")
+    return 0
+
+
+def cmd_delegate(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    if args.to:
+        to = Web3.to_checksum_address(args.to)
+    elif g.account is not None:
+        to = g.account.address
+    else:
+        raise GovError("give an address to delegate to, or a key (--key, --dev-account)")
+    g.send("StakedPOAI", "delegate", to)
+    print(f"delegated votes to {to}")
+    return 0
+
+
+def _describe(g: Gov, p: dict[str, Any]) -> dict[str, Any]:
+    pid = int(p["proposalId"])
+    state = STATES[g.call("PoAIGovernor", "state", pid)]
+    against, for_, abstain = g.call("PoAIGovernor", "proposalVotes", pid)
+    return {"id": str(pid), "state": state, "proposer": p["proposer"],
+            "description": p["description"], "voteStart": int(p["voteStart"]),
+            "voteEnd": int(p["voteEnd"]), "for": str(for_), "against": str(against),
+            "abstain": str(abstain), "eta": int(g.call("PoAIGovernor", "proposalEta", pid))}
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    events = g.c["PoAIGovernor"].events.ProposalCreated().get_logs(from_block=0)
+    rows = [_describe(g, dict(ev["args"])) for ev in events]
+    if args.json:
+        print(json.dumps(rows))
+    for r in rows if not args.json else []:
+        print(f"{r['id']}  {r['state']:9}  {r['description']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    print(json.dumps(_describe(g, g.proposal(args.id)), indent=None if args.json else 2))
+    return 0
+
+
+def cmd_vote(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    support = SUPPORT[args.support]
+    if args.reason:
+        g.send("PoAIGovernor", "castVoteWithReason", args.id, support, args.reason)
+    else:
+        g.send("PoAIGovernor", "castVote", args.id, support)
+    print(f"voted {args.support} on proposal {args.id}")
+    return 0
+
+
+def _ops(g: Gov, pid: int) -> tuple[list[str], list[int], list[bytes], bytes]:
+    p = g.proposal(pid)
+    desc_hash = Web3.keccak(text=p["description"])
+    return list(p["targets"]), list(p["values"]), list(p["calldatas"]), desc_hash
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    g.send("PoAIGovernor", "queue", *_ops(g, args.id))
+    eta = g.call("PoAIGovernor", "proposalEta", args.id)
+    print(f"queued proposal {args.id}: executable from timestamp {eta}")
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    g = _gov(args)
+    g.send("PoAIGovernor", "execute", *_ops(g, args.id))
+    print(f"executed proposal {args.id}")
+    return 0
+
+
+def _scheduled_snapshot(g: Gov, pid: int) -> tuple[int, int]:
+    """(snapshot id, activation epoch) of the proposal's scheduleSnapshot call."""
+    reg = g.c["ModelRegistry"]
+    p = g.proposal(pid)
+    for target, data in zip(p["targets"], p["calldatas"], strict=True):
+        if target.lower() != reg.address.lower():
+            continue
+        fn, params = reg.decode_function_input(bytes(data))
+        if fn.fn_name == "scheduleSnapshot":
+            return int(params["snapshotId"]), int(params["activationEpoch"])
+    raise GovError(f"proposal {pid} does not schedule a model snapshot")
+
+
+def _snapshot_model(g: Gov, snap: int, store: Any) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+    from poai.model.genesis import genesis_manifest_hash, genesis_store
+    from poai.model.snapshot import Manifest, assemble_model, read_manifest
+
+    genesis = genesis_store()
+    spec = read_manifest(genesis, genesis_manifest_hash()).spec
+    trunk, _, ids = g.call("ModelRegistry", "snapshot", snap)
+    hashes = [bytes(g.call("ModelRegistry", "expert", i)[3]).hex() for i in ids]
+    e = spec.num_local_experts
+    rows = tuple(tuple(hashes[r * e:(r + 1) * e]) for r in range(spec.num_hidden_layers))
+    manifest = Manifest(spec, bytes(trunk).hex(), rows)
+    for h in dict.fromkeys(manifest.blob_hashes()):
+        if not store.has(h):
+            if not genesis.has(h):
+                raise GovError(f"blob {h} of snapshot {snap} is not in {store.root}: run a node "
+                               "on this data dir to import it from the chain")
+            store.put(genesis.get(h))
+    return assemble_model(store, store.put(manifest.to_bytes())), rows
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from poai.model.config import set_consensus_threads
+    from poai.model.expert_train import routed_loss
+    from poai.model.genesis import EVAL_WINDOWS, VALIDATION_TEXT
+    from poai.model.store import BlobStore
+    from poai.model.train import byte_tensor, eval_windows
+
+    g = _gov(args)
+    snap, epoch = _scheduled_snapshot(g, args.id)
+    active = g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch"))
+    store = BlobStore(Path(args.datadir) / "blobs")
+    set_consensus_threads()
+    old, old_rows = _snapshot_model(g, active, store)
+    new, new_rows = _snapshot_model(g, snap, store)
+    windows = eval_windows(byte_tensor(VALIDATION_TEXT.read_bytes()), 64,
+                           args.eval_windows or EVAL_WINDOWS)
+    changed = [(r, i) for r, row in enumerate(new_rows) for i, h in enumerate(row)
+               if old_rows[r][i] != h]
+    slots = changed or [(0, 0)]
+    result: dict[str, Any] = {"proposal": str(args.id), "snapshot": snap, "active": active,
+                              "activation_epoch": epoch, "windows": int(windows.shape[0]),
+                              "changed": [f"layer{r}.expert{i}" for r, i in changed],
+                              "routed": {}}
+    for r, i in slots:
+        before, after = routed_loss(old, windows, r, i), routed_loss(new, windows, r, i)
+        result["overall_before"], result["overall_after"] = before.overall, after.overall
+        if (r, i) in changed:
+            result["routed"][f"layer{r}.expert{i}"] = {
+                "tokens": before.routed_tokens, "before": round(before.routed, 4),
+                "after": round(after.routed, 4), "delta": round(before.routed - after.routed, 4)}
+    result["delta"] = round(result["overall_before"] - result["overall_after"], 6)
+    for k in ("overall_before", "overall_after"):
+        result[k] = round(result[k], 6)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"proposal {args.id}: snapshot {snap} (active now: {active}) from epoch {epoch}\n"
+          f"validation loss over {result['windows']} windows (nats/byte; delta > 0 is better)\n"
+          f"  all tokens  {result['overall_before']:.4f} -> {result['overall_after']:.4f}  "
+          f"delta {result['delta']:+.4f}")
+    for name, v in result["routed"].items():
+        print(f"  {name} ({v['tokens']} routed tokens)  {v['before']:.4f} -> "
+              f"{v['after']:.4f}  delta {v['delta']:+.4f}")
+    return 0
+
+
+# ---- poai expert propose -------------------------------------------------------------------
+
+def cmd_expert_propose(args: argparse.Namespace) -> int:
+    from poai.model.genesis import genesis_store
+    from poai.model.snapshot import read_manifest
+    from poai.model.store import BlobStore
+
+    store = BlobStore(Path(args.datadir) / "blobs")
+    genesis = genesis_store()
+    manifest = read_manifest(store if store.has(args.snapshot) else genesis, args.snapshot)
+    g = _gov(args)
+    spec = manifest.spec
+    active = g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch"))
+    active_ids = g.call("ModelRegistry", "snapshotExperts", active)
+    ids = []
+    for layer, row in enumerate(manifest.experts):
+        for index, digest in enumerate(row):
+            payload = bytes.fromhex(digest)
+            eid = g.call("ModelRegistry", "expertByPayload", payload)
+            if eid == 0:
+                blob = store.get(digest) if store.has(digest) else genesis.get(digest)
+                parent = active_ids[layer * spec.num_local_experts + index]
+                g.send("ModelRegistry", "registerExpert", f"layer{layer}.expert{index}", layer,
+                       index, payload, len(blob), chunk_hashes(blob), [parent])
+                eid = g.call("ModelRegistry", "expertByPayload", payload)
+                print(f"registered layer{layer}.expert{index} as expert {eid} ({len(blob)} "
+                      f"bytes)", file=sys.stderr)
+            if not g.call("ModelRegistry", "payloadComplete", eid):
+                received = g.call("ModelRegistry", "chunksReceived", eid)
+                blob = store.get(digest) if store.has(digest) else genesis.get(digest)
+                chunks = split_chunks(blob)
+                for k in range(received, len(chunks)):
+                    g.send("ModelRegistry", "uploadChunk", eid, k, chunks[k])
+                    print(f"  chunk {k + 1}/{len(chunks)} on chain", file=sys.stderr)
+            ids.append(eid)
+    receipt = g.send("ModelRegistry", "registerSnapshot", bytes.fromhex(manifest.trunk), ids)
+    snap = g.call("ModelRegistry", "snapshotCount")
+    gov = g.c["PoAIGovernor"].functions
+    delay = gov.votingDelay().call() + gov.votingPeriod().call()
+    min_delay = g.c["PoAITimelock"].functions.getMinDelay().call()
+    eb = g.call("ModelRegistry", "epochBlocks")
+    # Blocks until execution at worst one a second (the node never stamps ahead of the clock).
+    margin = delay + min_delay + 8
+    epoch = args.activation_epoch or (receipt["blockNumber"] + margin) // eb + 1
+    call = g.c["ModelRegistry"].encode_abi("scheduleSnapshot", [snap, epoch])
+    desc = args.description or f"Activate model snapshot {snap} ({args.snapshot}) at epoch " \
+        f"{epoch}"
+    g.send("PoAIGovernor", "propose", [g.c["ModelRegistry"].address], [0],
+           [bytes.fromhex(call[2:])], desc)
+    pid = g.c["PoAIGovernor"].functions.hashProposal(
+        [g.c["ModelRegistry"].address], [0], [bytes.fromhex(call[2:])],
+        Web3.keccak(text=desc)).call()
+    print(json.dumps({"snapshot": snap, "manifest": args.snapshot, "experts": ids,
+                      "activation_epoch": epoch, "proposal": str(pid), "description": desc}))
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``poai gov ...`` (``poai expert propose`` is added by :func:`add_expert_propose`)."""
+    gov = subparsers.add_parser("gov", help="governance: stake, delegate, proposals, vote, "
+                                "queue, execute")
+    sub = gov.add_subparsers(dest="gov_command", required=True)
+
+    def leaf(name: str, text: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        _common(p)
+        p.set_defaults(func=_run(func))
+        return p
+
+    leaf("stake", "deposit POAI into StakedPOAI (voting power)", cmd_stake).add_argument(
+        "amount", type=_ether, help="amount in POAI, e.g. 1000")
+    leaf("delegate", "delegate your votes (default: to yourself)", cmd_delegate).add_argument(
+        "to", nargs="?", help="address (default: the sender)")
+    leaf("proposals", "list the Governor's proposals", cmd_proposals)
+    leaf("show", "one proposal: state, votes, deadlines", cmd_show).add_argument(
+        "id", type=int, help="proposal id")
+    ev = leaf("evaluate", "recompute a model proposal's validation loss locally (before you "
+              "vote): delta overall and on the tokens routed to each changed expert",
+              cmd_evaluate)
+    ev.add_argument("id", type=int, help="proposal id")
+    ev.add_argument("--datadir", default=str(Path.home() / ".poai" / "devnet"),
+                    help="data dir of a node of this chain (its blobs/ holds the experts)")
+    ev.add_argument("--eval-windows", type=int, help="validation windows (default 1024)")
+    v = leaf("vote", "vote on an active proposal", cmd_vote)
+    v.add_argument("id", type=int, help="proposal id")
+    v.add_argument("support", choices=sorted(SUPPORT))
+    v.add_argument("--reason", help="reason recorded with the vote")
+    leaf("queue", "queue a succeeded proposal in the timelock", cmd_queue).add_argument(
+        "id", type=int, help="proposal id")
+    leaf("execute", "execute a queued proposal after the timelock", cmd_execute).add_argument(
+        "id", type=int, help="proposal id")
+
+
+def add_expert_propose(expert_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = expert_sub.add_parser(
+        "propose", help="put a snapshot's new experts on chain and propose it to the Governor",
+        description="Register every expert of the snapshot that the registry does not know "
+        "(its bytes in uploadChunk transactions), register the snapshot, and propose "
+        "scheduleSnapshot at a future epoch.")
+    p.add_argument("--snapshot", required=True,
+                   help="manifest hash (e.g. the candidate `poai expert train` printed)")
+    p.add_argument("--datadir", default=str(Path.home() / ".poai" / "devnet"),
+                   help="data dir whose blobs/ holds the snapshot (default ~/.poai/devnet)")
+    p.add_argument("--activation-epoch", type=int, help="default: the first epoch after the "
+                   "vote and the timelock")
+    p.add_argument("--description", help="proposal text")
+    _common(p)
+    p.set_defaults(func=_run(cmd_expert_propose))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc", default="http://127.0.0.1:8545", help="node RPC URL")
+    p.add_argument("--key", help="private key, hex")
+    p.add_argument("--key-file", help="file holding a hex private key")
+    p.add_argument("--keystore", help="encrypted keystore file (e.g. from `poai account new`)")
+    p.add_argument("--password-file", help="file holding the keystore password (else a prompt)")
+    p.add_argument("--dev-account", type=int, help="dev account N (0..9) of --dev chains")
+    p.add_argument("--json", action="store_true", help="print JSON")

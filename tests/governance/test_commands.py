@@ -1,0 +1,193 @@
+"""`poai expert train -> expert propose -> gov evaluate/vote/queue/execute` against a REAL mining
+node on the bundled fast dev chain, through the CLI only, then a second, non-mining node that
+syncs over P2P with no file copied; and the CLI's error words."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from poai.cli import main as cli_main
+from poai.governance.commands import decode_revert
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "tests" / "integration") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from nodeproc import NodeProcess  # noqa: E402
+
+BUDGET_S = 420
+
+
+def test_reverts_are_decoded_into_words() -> None:
+    sel = keccak(text="GovernorUnexpectedProposalState(uint256,uint8,bytes32)")[:4]
+    data = sel + encode(["uint256", "uint8", "bytes32"], [7, 0, b"\x00" * 31 + b"\x02"])
+    assert decode_revert(data) == ("GovernorUnexpectedProposalState(7, 0, 0x" + "00" * 31 +
+                                   "02)")
+    sel = keccak(text="ChunkOutOfOrder(uint256,uint256,uint256)")[:4]
+    assert decode_revert(sel + encode(["uint256"] * 3, [5, 0, 1])) == "ChunkOutOfOrder(5, 0, 1)"
+    err = keccak(text="Error(string)")[:4] + encode(["string"], ["nope"])
+    assert decode_revert(err) == "reverted: nope"
+    assert decode_revert(b"") == "reverted without a reason"
+    assert decode_revert(b"\xde\xad\xbe\xef").startswith("reverted with unknown error 0xdeadbeef")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["gov", "stake", "1", "--key", "0x12", "--rpc", "http://127.0.0.1:9"], "32 bytes"),
+    (["gov", "stake", "1", "--key", "zz", "--rpc", "http://127.0.0.1:9"], "not hex"),
+    (["gov", "proposals", "--rpc", "http://127.0.0.1:9"], "no node at"),
+    (["expert", "propose", "--snapshot", "ab" * 32, "--datadir", "/nonexistent",
+      "--rpc", "http://127.0.0.1:9"], "missing from store"),
+])
+def test_bad_input_is_one_line(args: list[str], message: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def test_keystore_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eth_account import Account
+
+    ks = tmp_path / "key.json"
+    ks.write_text(json.dumps(Account.encrypt(b"\x01" * 32, "right")))
+    (tmp_path / "pw").write_text("wrong\n")
+    args = ["gov", "stake", "1", "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
+            "--rpc", "http://127.0.0.1:9"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"keystore {ks}" in err
+    (tmp_path / "pw").write_text("right\n")
+    assert cli_main(args) == 2  # decrypted: now it is the missing node that fails
+    assert "no node at" in capsys.readouterr().err
+
+
+def _poai(*args: str) -> Run:
+    """`poai ARGS` in this process (a fresh interpreter per command takes 5-17 s on the loaded
+    test machine: longer than a dev chain's voting period)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli_main(list(args))
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_model_change_through_the_cli(tmp_path: Path) -> None:
+    started = time.monotonic()
+    datadir = tmp_path / "datadir"
+    proc = NodeProcess(datadir, Path("devnet-fast"), log_path=tmp_path / "node.log")
+    follower: NodeProcess | None = None
+    try:
+        rpc = ("--rpc", proc.url)
+        key = ("--dev-account", "0")
+        data = tmp_path / "text.txt"
+        data.write_text("def f(x):\n    return x + 1\n" * 200)
+        r = _poai("expert", "train", "--layer", "1", "--expert", "2", "--data", str(data),
+                  "--steps", "5", "--eval-windows", "16", "--datadir", str(tmp_path / "work"),
+                  "--json")
+        assert r.returncode == 0, r.stderr
+        trained = json.loads(r.stdout)
+        for args in (("gov", "stake", "1000"), ("gov", "delegate")):
+            r = _poai(*args, *rpc, *key)
+            assert r.returncode == 0, r.stderr
+        r = _poai("expert", "propose", "--snapshot", trained["snapshot"], "--datadir",
+                  str(tmp_path / "work"), *rpc, *key)
+        assert r.returncode == 0, r.stderr
+        proposal = json.loads(r.stdout)
+        pid, epoch = proposal["proposal"], proposal["activation_epoch"]
+        # Before voting: recompute the claim locally from the chain's snapshot.
+        r = _poai("gov", "evaluate", pid, "--datadir", str(datadir), "--eval-windows", "16",
+                  "--json", *rpc)
+        assert r.returncode == 0, r.stderr
+        ev = json.loads(r.stdout)
+        assert ev["changed"] == ["layer1.expert2"] and ev["snapshot"] == proposal["snapshot"]
+        routed = ev["routed"]["layer1.expert2"]
+        assert routed["tokens"] > 0 and routed["before"] != routed["after"]
+        assert ev["overall_before"] == pytest.approx(trained["validation"]["overall_before"],
+                                                     abs=1e-4)
+        # Too early: the Governor's own error, in words.
+        r = _poai("gov", "queue", pid, *rpc, *key)
+        assert r.returncode == 2 and "GovernorUnexpectedProposalState" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+
+        def state() -> str:
+            out = _poai("gov", "show", pid, "--json", *rpc)
+            assert out.returncode == 0, out.stderr
+            return str(json.loads(out.stdout)["state"])
+
+        def wait_for(want: str) -> None:
+            while state() != want:
+                assert time.monotonic() - started < BUDGET_S, proc.text()[-2000:]
+                time.sleep(1)
+
+        wait_for("Active")
+        r = _poai("gov", "vote", pid, "for", "--reason", "lower loss", *rpc, *key)
+        assert r.returncode == 0, r.stderr
+        wait_for("Succeeded")
+        assert _poai("gov", "queue", pid, *rpc, *key).returncode == 0
+        while True:
+            r = _poai("gov", "execute", pid, *rpc, *key)
+            if r.returncode == 0:
+                break
+            assert "TimelockUnexpectedOperationState" in r.stderr, r.stderr
+            assert time.monotonic() - started < BUDGET_S
+            time.sleep(1)
+        listed = _poai("gov", "proposals", *rpc)
+        assert re.search(rf"{pid}\s+Executed", listed.stdout), listed.stdout
+        r = _poai("gov", "vote", pid, "against", *rpc, *key)  # not active any more
+        assert r.returncode == 2 and r.stderr.count("\n") == 1
+        assert f"GovernorUnexpectedProposalState({pid}, 7, " in r.stderr, r.stderr
+        # The node mines the new epoch with the new snapshot; the blob came from the chain.
+        while int(json.loads(_poai("status", *rpc, "--json").stdout)["head"]) < epoch * 8 + 1:
+            assert proc.proc.poll() is None and time.monotonic() - started < BUDGET_S, \
+                proc.text()[-3000:]
+            time.sleep(1)
+        assert (datadir / "blobs" / trained["blob"]).is_file()
+        assert "cannot build the quiz yet" not in proc.text()
+        assert re.search(rf"epoch {epoch} .*model snapshot {proposal['snapshot']} manifest "
+                         rf"{trained['snapshot']}", proc.text()), proc.text()[-3000:]
+
+        # A second, non-mining node syncs the chain over P2P: the blob comes from the chain's
+        # upload blocks, nothing is copied, and it agrees with the miner past the boundary.
+        addr = re.search(r"P2P listening on (/ip4/127\.0\.0\.1/\S+)", proc.text())
+        assert addr, proc.text()[:3000]
+        follower = NodeProcess(tmp_path / "follower", Path("devnet-fast"), mine=False,
+                               log_path=tmp_path / "follower.log",
+                               extra_args=("--p2p-port", "0", "--peer", addr.group(1)))
+        target = epoch * 8 + 1
+        f_rpc = ("--rpc", follower.url)
+        while int(json.loads(_poai("status", *f_rpc, "--json").stdout)["head"]) < target:
+            assert follower.proc.poll() is None and time.monotonic() - started < BUDGET_S, \
+                follower.text()[-3000:]
+            time.sleep(1)
+        assert (tmp_path / "follower" / "blobs" / trained["blob"]).is_file()
+        assert "cannot build the quiz yet" not in follower.text()
+        from nodeproc import rpc_call
+
+        block = hex(target)
+        assert rpc_call(follower.url, "eth_getBlockByNumber", block, False)["hash"] == \
+            rpc_call(proc.url, "eth_getBlockByNumber", block, False)["hash"]
+    finally:
+        if follower is not None:
+            follower.stop()
+        proc.stop()
