@@ -97,6 +97,11 @@ def cache_sender(tx: SignedTransactionAPI, sender: bytes) -> None:
     tx.__dict__["sender"] = sender
 
 
+def cache_sender_if_absent(tx: SignedTransactionAPI, sender: bytes) -> None:
+    """`cache_sender` unless `tx.sender` is known already."""
+    tx.__dict__.setdefault("sender", sender)
+
+
 # -- caches and state internals -------------------------------------------------------------
 
 def clear_caches() -> None:
@@ -119,7 +124,7 @@ def clean_storage_root(state: StateAPI, address: Address) -> bytes | None:
 
 
 __all__ = [
-    "RELIES_ON", "cache_sender", "cached_sender", "clean_storage_root", "clear_caches",
-    "generate_contract_address", "install", "installed_trie_builder",
+    "RELIES_ON", "cache_sender", "cache_sender_if_absent", "cached_sender", "clean_storage_root",
+    "clear_caches", "generate_contract_address", "install", "installed_trie_builder",
     "validate_imported_block_unchanged",
 ]

@@ -30,7 +30,7 @@ from lru import LRU
 
 from poai.chain.corrections import creation_rule_violation, max_cost
 from poai.chain.signing import signing_message
-from poai.compat.pyevm import cache_sender, cached_sender
+from poai.compat.pyevm import cache_sender, cache_sender_if_absent
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def verify_sender(tx: SignedTransactionAPI, tx_hash: bytes | None = None) -> byt
         tx_hash = tx.hash  # py-evm encodes the transaction again for every `.hash`
     sender = _senders.get(tx_hash)
     if sender is not None:
-        if cached_sender(tx) is None:  # the hash covers the signature
-            cache_sender(tx, sender)
+        cache_sender_if_absent(tx, sender)  # the hash covers the signature
         return sender  # type: ignore[no-any-return]
     try:
         # py-evm's check_signature_validity recovers the key a second time and verifies the
