@@ -685,7 +685,7 @@ class Node:
             finally:
                 self._head = None
             self._blocks_mined += 1
-            q = unpack_q(block.header.mix_hash, self.config.quiz.k)
+            q = unpack_q(block.header.mix_hash, self.config.quiz.values)
             self._seals.append(
                 SealRecord(block.number, bytes(block.hash), block.header.difficulty, nonce, q,
                            losses, attempts, seconds)
