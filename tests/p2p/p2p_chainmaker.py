@@ -13,10 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "chain"))
 from poai.chain.builder import BlockTemplate, build_block  # noqa: E402
 from poai.db.buffer import WriteBuffer  # noqa: E402
 from poai.quiz.context import load_runner  # noqa: E402
+from poai.quiz.miner import DEFAULT_MARGIN  # noqa: E402
 from poai.quiz.reduce import claimable_values, find_ticket, pack_q  # noqa: E402
 from poai_tiny import signed_transfers, tiny_config  # noqa: E402,F401
 
-MARGIN = 0.125
+MARGIN = DEFAULT_MARGIN
 
 
 def seal_template(node: Any, template: BlockTemplate, ctx: Any = None) -> Any:
