@@ -45,7 +45,7 @@ where c is the strategy's compute share of a pass per nonce and p its success od
 Blind is a lower bound of every strategy at every D.
 
 The same measured passes also give the previous design (one value per sample, the mean over all
-L tokens, floor-or-ceiling acceptance, 1/8-step claim margin: up to 2 tickets per value) as
+L tokens, B = 12, floor-or-ceiling acceptance, 1/8-step claim margin: up to 2 tickets per value) as
 `previous_design`, so the before/after comparison uses the same losses.
 
 Prints the curve of forged_over_honest for D = 10^0 … 10^12 and the difficulties where it falls
@@ -75,6 +75,7 @@ EPOCH_SEED = b"\x24" * 32
 DIFFICULTIES = [10**e for e in range(13)]
 THRESHOLDS = (1e6, 1e3, 1.0)
 BF16_SPEEDUP = 4.0  # assumed cost share of a bfloat16 pass: 1/4 (favours the forger)
+PREV_B, PREV_MARGIN = 12, 1 / 8  # the previous design's grid and claim margin
 
 
 def best_bucket_rate(fs: list[float], width: int) -> float:
@@ -183,7 +184,8 @@ def main() -> int:
         clear += ok_clear
         guard_ok += ok_clear and routing.publishable(DEFAULT_TAU)
         whole = [statistics.fmean(v[j * G : (j + 1) * G]) for j in range(K)]
-        prev_tickets.append(math.prod(len(_prev_claimable(x, B, 1 / 8)) for x in whole))
+        prev_tickets.append(math.prod(len(_prev_claimable(x, PREV_B, PREV_MARGIN))
+                                      for x in whole))
         recs = [runner.record(r) for r in a.indices]
         v_unsalted_quiz = unsalted(recs)
         for r, rec in zip(a.indices, recs, strict=True):
@@ -224,7 +226,7 @@ def main() -> int:
             spread.append(statistics.pstdev(fs))
             for b in other_bits:
                 p_val_bits[b][g].append(best_bucket_rate([x[g] * (1 << b) for x in rows], 1))
-        p_prev.append(best_bucket_rate([statistics.fmean(x) * scale for x in rows], 2))
+        p_prev.append(best_bucket_rate([statistics.fmean(x) * (1 << PREV_B) for x in rows], 2))
         if G > 1:
             c = torch.corrcoef(torch.tensor(rows, dtype=torch.float64).T).tolist()
             corr_factor.append(1 / math.sqrt(max(det(c), 1e-12)))
