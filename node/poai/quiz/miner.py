@@ -11,23 +11,24 @@ the same header from repeating work.
 
 Which tickets a forward pass may claim.  Verifiers accept a committed value q_i only when it is
 exactly floor(v'_i · 2**B) of their own v'_i (reduce.py says why: no free tickets, half the
-forger's odds per value).  Honest verifiers differ from the miner by last-bit noise (measured
-by bench/quiz_agreement.py over thread counts, batch layouts and CPU instruction sets, unless a
-near-tied router decision flips: see below), so a value of v · 2**B sitting within that noise
-of an integer could floor differently on another node.  The miner therefore claims an attempt
-only when every one of its K·G values sits at least `margin` grid steps inside its bucket
-(reduce.claimable_values).  DEFAULT_MARGIN = 1/64 step of the 2**-10 grid (1.5e-5 nats) is
-~20x the largest divergence measured (7.2e-7 nats; docs/BENCHMARKS.md "Quiz soundness at
-internet scale").  A forward pass yields one ticket with probability (1 − 2·margin)**(K·G)
-(0.60 for 16 values) and none otherwise: the honest miner hashes at most one ticket per pass,
-and the margin costs every honest miner the same share of passes (the difficulty absorbs it)
-and buys blocks every honest node accepts.  A miner who ignores the margin gets a ticket from
-every pass, 1/0.60 = 1.66x the tickets (the previous floor-or-ceiling rule gave such a miner
-2**4 / 9.4 = 1.70x), at the risk of the rejections the margin avoids.  Why B = 10 and not a
-finer grid: a forger's odds per value shrink with the grid step (bench/quiz_attacks.py,
-p_guess_by_grid_bits), but the margin in nats is fixed by the honest divergence, so a finer grid
-needs more steps of margin, which costs honest miners passes and widens the margin-free edge;
-B = 10 with a 1/64-step margin meets the soundness goal with a ~20x safety factor.
+forger's odds per value).  Honest verifiers differ from the miner by last-bit noise (measured by
+bench/quiz_agreement.py over thread counts, batch layouts and CPU instruction sets, unless a
+near-tied router decision flips: see below), so a value of v · 2**B sitting within that noise of
+an integer could floor differently on another node.  The miner therefore claims an attempt only
+when every one of its K·G values sits at least `margin` grid steps inside its bucket
+(reduce.claimable_values).  DEFAULT_MARGIN = 1/64 step of the 2**-10 grid (1.5e-5 nats) is ~11x
+the largest divergence measured on a 16-token segment value (1.4e-6 nats = 0.0015 steps over
+2,100 quizzes; 0 claims rejected at margins down to 1/256; docs/BENCHMARKS.md "Quiz soundness at
+internet scale").  A forward pass yields one ticket with probability (1 − 2·margin)**(K·G) (0.60
+for 16 values) and none otherwise: the honest miner hashes at most one ticket per pass, and the
+margin costs every honest miner the same share of passes (the difficulty absorbs it) and buys
+blocks every honest node accepts.  A miner who ignores the margin gets a ticket from every pass,
+1/0.60 = 1.66x the tickets (the previous floor-or-ceiling rule gave such a miner 2**4 / 9.4 =
+1.70x), at the risk of the rejections the margin avoids.  Why B = 10 and not a finer grid: a
+forger's odds per value shrink with the grid step (bench/quiz_attacks.py, p_guess_by_grid_bits),
+but the margin in nats is fixed by the honest divergence, so a finer grid needs more steps of
+margin, which costs honest miners passes and widens the margin-free edge; B = 10 with a
+1/64-step margin meets the soundness goal with a ~11x safety factor.
 
 Claim margins cannot cover a router near-tie: when a token's k-th and (k+1)-th router logits are
 closer than honest last-bit noise, another node may route it to a different expert and the loss
