@@ -17,8 +17,14 @@ reverse), the miner applies the honest publication rule: its routing-margin guar
 (poai.quiz.routing, DEFAULT_TAU) must pass — quizzes it drops are counted as `dropped_by_guard`
 and not published — and it claims only poai.quiz.reduce.claimable_values with the default
 margin.  Every published claim must be accepted by the verifier: `rejections` counts quizzes
-where one is not (must be 0).  For comparison, `rejections_without_guard` publishes every quiz
-and `unsafe_claim_rejections` also claims floor and ceiling blindly (margin 0).
+where one is not (must be 0).  Each quiz commits K·G values (K samples × G segments) and a miner
+publishes a quiz only when all of them clear the bucket edges; to test the rule on every value,
+a quiz counts as rejected when ANY of its clear values is rejected (whether or not the others
+clear), a superset of the rejections of the quizzes actually publishable
+(`fully_clear_published_quizzes`).  `claim_rejections_by_margin` and
+`clear_fraction_by_margin` show the same for other candidate margins.  For comparison,
+`rejections_without_guard` publishes every quiz and `unsafe_claim_rejections` claims every
+floor blindly (margin 0).
 
 Router figures: `routing_flips` counts (quiz, setting) pairs whose expert choice differs anywhere
 (`routing_flips_published`: those the guard let through, must be 0);
@@ -27,7 +33,7 @@ quizzes whose routing agreed everywhere (a flip changes every later layer), and
 `max_gap_divergence` the largest difference of a decision's k-th vs (k+1)-th gap there: tau's
 safety factor is DEFAULT_TAU over it.  `guard_drop_fraction_by_tau` is the share of quizzes the
 ref miner's guard would drop for other candidate tau values.  `max_divergence_steps` is the
-largest |v − v'| · 2**B over published quizzes.
+largest |v − v'| · 2**B over the values of quizzes the guard publishes.
 
     .venv/bin/python bench/quiz_agreement.py            # full: 2,100 quizzes (≥ 2,000 published)
     .venv/bin/python bench/quiz_agreement.py --quick    # bounded: a few dozen quizzes
@@ -50,6 +56,7 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parent.parent
 EPOCH_SEED = b"\x42" * 32
 CANDIDATE_TAUS = (1e-6, 3e-6, 1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 1e-4)
+CANDIDATE_MARGINS = (0.0, 1 / 256, 1 / 64, 1 / 32, 1 / 16, 1 / 8)
 
 
 def _cpu_flags() -> set[str]:
@@ -87,7 +94,7 @@ def worker(modes: list[str], n: int, outdir: str) -> None:
 
     ctx = genesis_context(epoch_key(EPOCH_SEED, 0))
     runner = load_runner(ctx)
-    salt_len = ctx.params.salt_len
+    salt_len, segments = ctx.params.salt_len, ctx.params.segments
     attempts = [runner.attempt(ctx.epoch_key, keccak256(b"agreement" + i.to_bytes(8, "big")), i)
                 for i in range(n)]
     for mode in modes:
@@ -95,12 +102,13 @@ def worker(modes: list[str], n: int, outdir: str) -> None:
         losses, logits = [], []
         for a in attempts:
             if mode == "one_by_one":
-                parts = [forward_with_router_logits(runner.model, a.batch[j : j + 1], salt_len)
+                parts = [forward_with_router_logits(runner.model, a.batch[j : j + 1], salt_len,
+                                                    segments)
                          for j in range(a.batch.shape[0])]
-                losses.append([p[0][0] for p in parts])
+                losses.append([v for p in parts for v in p[0]])
                 logits.append(torch.cat([p[1] for p in parts], dim=1))
             else:
-                v, lg = forward_with_router_logits(runner.model, a.batch, salt_len)
+                v, lg = forward_with_router_logits(runner.model, a.batch, salt_len, segments)
                 losses.append(v)
                 logits.append(lg)
         torch.save({"losses": torch.tensor(losses, dtype=torch.float64),
@@ -239,11 +247,12 @@ def main() -> int:
 def summarise(files: dict[str, Path], capability: dict[str, str], n: int,
               quick: bool) -> dict[str, Any]:
     import torch
+    from poai.quiz.genesis import devnet_params
     from poai.quiz.miner import DEFAULT_MARGIN
-    from poai.quiz.params import QuizParams
+    from poai.quiz.reduce import claimable_values
     from poai.quiz.routing import DEFAULT_TAU, routing_margin
 
-    params = QuizParams()
+    params = devnet_params()
     grid_bits, salt_len, top_k = params.grid_bits, params.salt_len, 2
 
     def load(name: str) -> dict[str, Any]:
@@ -270,6 +279,23 @@ def summarise(files: dict[str, Path], capability: dict[str, str], n: int,
             maxes[key] = max(maxes[key], c[key])
     dropped = sum(g < DEFAULT_TAU for g in gaps)
     finite = sorted(g for g in gaps if math.isfinite(g))
+    # Value-level view of the clearance rule: for candidate margins, the share of quizzes whose
+    # every value clears the bucket edges (those the ref miner could publish), and the claims
+    # (clear values, guard passed) any setting rejects, over all quizzes.
+    others = {name: load(name)["losses"].tolist() for name in files if name != "ref"}
+    ref_losses: list[list[float]] = ref["losses"].tolist()
+    clear_by_margin: dict[str, float] = {}
+    value_rejections_by_margin: dict[str, int] = {}
+    for m in CANDIDATE_MARGINS:
+        clear_by_margin[f"{m:g}"] = sum(
+            all(claimable_values(v, grid_bits, m) for v in vs) for vs in ref_losses) / n
+        value_rejections_by_margin[f"{m:g}"] = sum(
+            _claims_rejected(ref_losses[i], ls[i], grid_bits, m)
+            + _claims_rejected(ls[i], ref_losses[i], grid_bits, m)
+            for ls in others.values() for i in range(n) if gaps[i] >= DEFAULT_TAU)
+    fully_published = sum(
+        gaps[i] >= DEFAULT_TAU and all(claimable_values(v, grid_bits, DEFAULT_MARGIN)
+                                       for v in ref_losses[i]) for i in range(n))
     return {
         "bench": "quiz_agreement",
         "quick": quick,
@@ -284,6 +310,11 @@ def summarise(files: dict[str, Path], capability: dict[str, str], n: int,
                                        for t in CANDIDATE_TAUS},
         "min_routing_gap": finite[0] if finite else None,
         "samples_per_quiz": params.k,
+        "values_per_quiz": params.values,
+        "value_claims_checked": n * params.values * (len(files) - 1) * 2,
+        "fully_clear_published_quizzes": fully_published,
+        "clear_fraction_by_margin": clear_by_margin,
+        "claim_rejections_by_margin": value_rejections_by_margin,
         "grid_bits": grid_bits,
         "settings": sorted(files),
         "ref_capability": capability["ref"],

@@ -61,13 +61,13 @@ def main() -> int:
     set_consensus_threads()
     ctx = genesis_context(epoch_key(EPOCH_SEED, 0))
     runner = load_runner(ctx)
-    salt_len = ctx.params.salt_len
+    salt_len, segments = ctx.params.salt_len, ctx.params.segments
     batches = [runner.attempt(ctx.epoch_key, bytes(32), n).batch for n in range(64)]
 
     def bare(seconds: float) -> float:
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            sample_losses(runner.model, batches[n % len(batches)], salt_len)
+            sample_losses(runner.model, batches[n % len(batches)], salt_len, segments)
             n += 1
         return n / (time.perf_counter() - t0)
 
@@ -151,7 +151,7 @@ def main() -> int:
     # the routing guard's pass (once per found ticket)
     t0 = time.perf_counter()
     for b in batches[:10]:
-        attempt_routing(runner.model, b, salt_len)
+        attempt_routing(runner.model, b, salt_len, segments)
     guard_ms = (time.perf_counter() - t0) * 100
     report["guard_pass_ms"] = round(guard_ms, 2)
     report["guard_pass_over_bare"] = round(guard_ms / (1000 / report["bare_attempts_per_s"]), 3)

@@ -123,7 +123,7 @@ def seal(node: Any, t: BlockTemplate) -> Any:
     for nonce in range(1_000_000):
         losses = runner.losses(ctx.epoch_key, t.seal_hash, nonce)
         mix = find_ticket(t.seal_hash, nonce,
-                          [claimable_values(v, ctx.params.grid_bits, 0.125) for v in losses],
+                          [claimable_values(v, ctx.params.grid_bits, 1 / 64) for v in losses],
                           t.header.difficulty)
         if mix is not None:
             return t.seal(nonce, mix)

@@ -155,7 +155,7 @@ def test_mining_node_mines_pool_transactions(config: ChainConfig, tmp_path: Path
         assert stats.mining and stats.blocks_mined >= 1 and stats.last_seals
         seal = stats.last_seals[0]
         header = node.chain.get_block_header_by_hash(seal.block_hash)
-        assert len(seal.q) == config.quiz.k and header.difficulty == seal.difficulty
+        assert len(seal.q) == config.quiz.values and header.difficulty == seal.difficulty
         # Every mined block carries a seal that an independent check accepts, and no block is
         # stamped ahead of the clock.
         from poai.consensus.seal_hash import seal_hash

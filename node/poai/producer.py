@@ -356,7 +356,7 @@ class BlockProducer:
     ) -> None:
         """Count and log a block this node mined (lock held, once it is stored)."""
         self._blocks_mined += 1
-        q = unpack_q(block.header.mix_hash, self.config.quiz.k)
+        q = unpack_q(block.header.mix_hash, self.config.quiz.values)
         self._seals.append(
             SealRecord(block.number, bytes(block.hash), block.header.difficulty, nonce, q,
                        losses, attempts, seconds)

@@ -19,7 +19,7 @@ def test_devnet_config_matches_the_genesis_assets() -> None:
     genesis = json.loads((ASSETS / "dataset" / "GENESIS.json").read_text())
     assert cfg.dataset.sha256 == genesis["sha256"] == file_sha256(cfg.dataset.path)
     assert cfg.dataset.key.hex() == genesis["key"]
-    assert cfg.quiz.k == 4 and cfg.quiz.salt_len == 8 and cfg.quiz.grid_bits == 12
+    assert cfg.quiz.k == 4 and cfg.quiz.salt_len == 8 and cfg.quiz.grid_bits == 10
     assert cfg.quiz.sample_len == genesis["sample_len"] == 64
     assert cfg.target_block_time <= 5
     assert cfg.block_subsidy_wei == 5 * 10**18

@@ -37,7 +37,7 @@ def test_a_valid_seal_is_checked_once_and_remembered(config: ChainConfig) -> Non
 def test_wrong_q_and_bad_seal_are_told_apart(config: ChainConfig) -> None:
     chain = create_genesis(AtomicDB(), config)
     block = mine_on(chain, chain.get_canonical_head(), persist=False)
-    qs = list(unpack_q(block.header.mix_hash, config.quiz.k))
+    qs = list(unpack_q(block.header.mix_hash, config.quiz.values))
     qs[0] += 7  # neither the floor nor the ceiling of the verifier's loss
     wrong = block.header.copy(mix_hash=pack_q(qs))
     with pytest.raises(SealRejected) as info:

@@ -156,4 +156,4 @@ def test_revealed_dataset_is_used_from_the_next_seed_on(
         dataset_key=a.dataset_key,
     )
     losses = losses_for(ctx, b"\x01" * 32, 0)
-    assert len(losses) == ctx.params.k and all(math.isfinite(v) and v > 0 for v in losses)
+    assert len(losses) == ctx.params.values and all(math.isfinite(v) and v > 0 for v in losses)

@@ -62,7 +62,7 @@ def wrong_q(node: Any) -> bytes:
     runner = load_runner(ctx)
     for nonce in range(10_000):
         losses = runner.losses(ctx.epoch_key, t.seal_hash, nonce)
-        choices = [claimable_values(v, ctx.params.grid_bits, 0.125) for v in losses]
+        choices = [claimable_values(v, ctx.params.grid_bits, 1 / 64) for v in losses]
         choices[0] = tuple(q + 40 for q in choices[0])
         mix = find_ticket(t.seal_hash, nonce, choices, t.header.difficulty)
         if mix is not None:

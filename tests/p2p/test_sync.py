@@ -175,7 +175,7 @@ def _serve_chain_with_a_forged_seal(node: Any, good_before: int, after: int) -> 
 
     extend(node, good_before)
     good = seal_template(node, make_template(node))
-    qs = list(unpack_q(bytes(good.header.mix_hash), node.config.quiz.k))
+    qs = list(unpack_q(bytes(good.header.mix_hash), node.config.quiz.values))
     qs[1] += 2
     forged = with_mix(good, tuple(qs))  # difficulty 1: its loss hash still meets the target
     node.import_block(good)  # stores the state both share (the seal fields are not in it)

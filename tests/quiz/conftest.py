@@ -83,3 +83,25 @@ def tied_ctx(tiny_ctx: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("quiz-tied")
     manifest = save_model(BlobStore(root / "model"), tiny_model(tied_router=True))
     return dataclasses.replace(tiny_ctx, manifest_hash=manifest, blob_dir=str(root / "model"))
+
+
+@pytest.fixture(scope="session")
+def clear_attempt() -> Any:
+    """_clear_attempt, for tests that need seals an honest miner would publish."""
+    return _clear_attempt
+
+
+def _clear_attempt(ctx: Any, seal_hash: bytes, nonce: int) -> tuple[int, list[int]]:
+    """The first nonce from `nonce` on (stepping by 1,000) whose every value clears the miner's
+    margin, and its q values: the attempts an honest miner publishes, which every verifier
+    (batched or not, any worker) floors the same way."""
+    from poai.quiz.context import losses_for
+    from poai.quiz.miner import DEFAULT_MARGIN
+    from poai.quiz.reduce import claimable_values
+
+    for n in range(nonce, nonce + 100_000, 1000):
+        choices = [claimable_values(v, ctx.params.grid_bits, DEFAULT_MARGIN)
+                   for v in losses_for(ctx, seal_hash, n)]
+        if all(choices):
+            return n, [c[0] for c in choices]
+    raise AssertionError("no clear attempt in 100 tries")

@@ -50,9 +50,13 @@ def test_quiz_attacks_quick() -> None:
     r = run_bench("quiz_attacks.py")
     assert r["table_hits_salted"] == 0
     assert r["table_hits_unsalted"] == r["quizzes"]  # the attack works without a salt
-    assert r["unsalted_grind_speedup"] > 10
-    assert r["forged_over_honest"] >= 1000
-    assert 0 < r["p_guess"] < 1
+    # quick mode's few salts inflate the per-value odds (in-sample maxima): a loose bound here,
+    # the full run's figure is in docs/BENCHMARKS.md
+    assert r["forged_over_honest_at_1e10"] >= 1000
+    assert set(r["forged_over_honest_by_difficulty"]) == {f"{10**e:.0e}" for e in range(13)}
+    assert 0 < r["p_guess"] < 1e-6
+    assert 0 < r["tickets_per_pass"] <= 1  # at most one ticket per pass
+    assert r["previous_design"]["tickets_per_pass"] > 1
 
 
 def test_quiz_mining_quick() -> None:

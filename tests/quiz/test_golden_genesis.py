@@ -3,8 +3,9 @@ fixed q values, mixHash and loss hash, and fixed seals verify.  Any change to th
 output (selection, salts, loss positions, model assets, quantisation, packing) fails here.
 
 Honest machines may differ from the machine that wrote the vectors in the last float bits
-(≤ 0.002 grid steps measured by bench/quiz_agreement.py), so the losses are compared within
-0.05 steps and q exactly unless the golden loss sits that close to a grid boundary.
+(≤ 0.003 grid steps measured by bench/quiz_agreement.py), so the losses are compared within
+0.05 steps and q exactly unless the golden loss sits that close to a grid boundary.  There are
+K·G committed values per attempt (K samples × G segments).
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def test_attempt_golden(ctx: QuizContext, row: dict[str, Any]) -> None:
     v = losses_for(ctx, sh, nonce)
     scale = 1 << ctx.params.grid_bits
     for j, (now, then, q) in enumerate(zip(v, row["losses"], row["q"], strict=True)):
-        assert abs(now - then) * scale <= TOL_STEPS, f"sample {j}: loss {now} vs golden {then}"
-        assert is_accepted(q, now, ctx.params.grid_bits)
+        assert abs(now - then) * scale <= TOL_STEPS, f"value {j}: loss {now} vs golden {then}"
         f = then * scale
         if min(f % 1, 1 - f % 1) > TOL_STEPS:
             assert quantize(now, ctx.params.grid_bits) == q
+            assert is_accepted(q, now, ctx.params.grid_bits)
     mix = pack_q(row["q"])
     assert mix.hex() == row["mix_hash"]
     assert hex(loss_hash(sh, nonce, mix)) == row["lhat"]

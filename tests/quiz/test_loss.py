@@ -60,3 +60,22 @@ def test_sample_losses_runs_model_once_per_batch() -> None:
     # row 0 predicts "same token again" correctly, row 1 never does
     assert v[0] < v[1]
     assert all(isinstance(x, float) for x in v)
+
+
+def test_segment_losses_are_per_segment_means_sample_major() -> None:
+    torch.manual_seed(0)
+    batch = torch.randint(0, 6, (3, 2 + 8))
+    logits = torch.randn(3, 10, 6)
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, 1:-1].transpose(1, 2), batch[:, 2:], reduction="none")  # (3, 8)
+    v = sample_losses_from_logits(logits, batch, 2, segments=4)
+    assert v.shape == (12,) and v.dtype == torch.float32
+    for j in range(3):
+        for g in range(4):
+            assert math.isclose(float(v[j * 4 + g]), float(per_token[j, 2 * g : 2 * g + 2].mean()),
+                                rel_tol=1e-6)
+    # the segments' mean is the whole sample's loss (equal segment lengths)
+    whole = sample_losses_from_logits(logits, batch, 2)
+    assert torch.allclose(v.reshape(3, 4).mean(dim=1), whole, rtol=1e-6)
+    with pytest.raises(ValueError, match="segments"):
+        sample_losses_from_logits(logits, batch, 2, segments=3)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sha3
 from poai.quiz.reduce import (
+    QMAX,
     MalformedMixHash,
     accepted_values,
     claimable_values,
@@ -39,56 +40,62 @@ def test_quantize_rejects_bad_losses() -> None:
     for bad in (math.nan, math.inf, -1e-9):
         with pytest.raises(ValueError):
             quantize(bad, 12)
-    with pytest.raises(ValueError, match="uint64"):
-        quantize(2.0**60, 12)
+    assert quantize(20.0, 12) == 81920  # above QMAX: quantised, but not committable
 
 
-def test_accepted_values_floor_and_ceiling() -> None:
-    assert accepted_values(1.5 / 4096 + 2, 12) == (2 * 4096 + 1, 2 * 4096 + 2)
-    assert accepted_values(2.0, 12) == (8192,)  # integral: floor == ceiling
+def test_accepted_value_is_the_exact_floor() -> None:
+    assert accepted_values(1.5 / 4096 + 2, 12) == (2 * 4096 + 1,)
+    assert accepted_values(2.0, 12) == (8192,)
     assert is_accepted(8192, 2.0, 12) and not is_accepted(8191, 2.0, 12)
+    assert not is_accepted(8193, 2.0 + 0.99 / 4096, 12)  # the ceiling is no longer accepted
+    # a loss of 16 nats or more does not fit a uint16 field: nothing is accepted
+    assert accepted_values(QMAX / 4096 + 1, 12) == ()
+    assert accepted_values(QMAX / 4096, 12) == (QMAX,)
 
 
-def test_acceptance_is_distance_below_one_step() -> None:
+def test_acceptance_is_floor_equality() -> None:
     rng = np.random.default_rng(1)
     for v in rng.uniform(0, 4, 500).astype(np.float32):
         f = float(v) * 4096
         for q in range(math.floor(f) - 2, math.ceil(f) + 3):
-            assert is_accepted(q, float(v), 12) == (abs(f - q) < 1)
+            assert is_accepted(q, float(v), 12) == (q == math.floor(f))
 
 
 def test_claimable_values_respect_margin() -> None:
     step = 1 / 4096
     base = 3.0
-    # well inside a cell: both floor and ceiling
-    assert claimable_values(base + 0.5 * step, 12, 1 / 8) == (12288, 12289)
-    # just above the integer: the ceiling (two steps away from a verifier just below) is unsafe
-    assert claimable_values(base + 0.05 * step, 12, 1 / 8) == (12288,)
-    # just below the next integer: only the ceiling is safe
-    assert claimable_values(base + 0.95 * step, 12, 1 / 8) == (12289,)
-    assert claimable_values(base, 12, 1 / 8) == (12288,)
+    assert claimable_values(base + 0.5 * step, 12, 1 / 16) == (12288,)
+    # within the margin of either bucket edge: nothing claimable (the attempt is not published)
+    assert claimable_values(base + 0.05 * step, 12, 1 / 16) == ()
+    assert claimable_values(base + 0.95 * step, 12, 1 / 16) == ()
+    assert claimable_values(base, 12, 1 / 16) == ()
+    assert claimable_values(base, 12, 0.0) == (12288,)
+    assert claimable_values(QMAX / 4096 + 1.5 * step, 12, 0.0) == ()  # not committable
     with pytest.raises(ValueError):
         claimable_values(base, 12, 0.5)
 
 
 def test_claimable_values_accepted_by_every_verifier_within_margin() -> None:
     rng = np.random.default_rng(2)
-    margin = 1 / 8
-    for v in rng.uniform(0, 4, 500):
+    margin = 1 / 16
+    claimed = 0
+    for v in rng.uniform(0, 4, 2000):
         f = float(v) * 4096
         for q in claimable_values(float(v), 12, margin):
+            claimed += 1
             for d in (-margin, -margin / 2, 0.0, margin / 2, margin):
                 assert is_accepted(q, (f + d * 0.999) / 4096, 12)
+    assert 0.8 * 2000 < claimed < 0.95 * 2000  # ~ (1 - 2 * margin) of them
 
 
 def test_pack_unpack_round_trip() -> None:
-    qs = [0, 1, 22817, (1 << 64) - 1]
+    qs = [0, 1, 22817, QMAX]
     mix = pack_q(qs)
-    assert len(mix) == 32 and mix == struct.pack(">4Q", *qs)
+    assert len(mix) == 32 and mix == struct.pack(">4H", *qs) + bytes(24)
     assert unpack_q(mix, 4) == tuple(qs)
-    short = pack_q([5, 6])
-    assert short == struct.pack(">2Q", 5, 6) + bytes(16)
-    assert unpack_q(short, 2) == (5, 6)
+    full = list(range(1000, 1016))
+    assert pack_q(full) == struct.pack(">16H", *full)
+    assert unpack_q(pack_q(full), 16) == tuple(full)
 
 
 def test_unpack_rejects_nonzero_padding_and_bad_length() -> None:
@@ -99,11 +106,13 @@ def test_unpack_rejects_nonzero_padding_and_bad_length() -> None:
     with pytest.raises(MalformedMixHash):
         unpack_q(bytes(31), 3)
     with pytest.raises(ValueError):
-        pack_q([1, 2, 3, 4, 5])
+        pack_q(list(range(17)))
     with pytest.raises(ValueError):
         pack_q([-1])
+    with pytest.raises(ValueError, match="uint16"):
+        pack_q([QMAX + 1])
     with pytest.raises(ValueError):
-        unpack_q(bytes(32), 5)
+        unpack_q(bytes(32), 17)
 
 
 def test_loss_hash_definition_and_golden(pure_golden: Any) -> None:

@@ -74,8 +74,9 @@ def test_guard_pass_reproduces_the_mined_losses(tiny_ctx: QuizContext) -> None:
     p = tiny_ctx.params
     for nonce in range(5):
         batch = runner.attempt(tiny_ctx.epoch_key, SH, nonce).batch
-        losses, logits = forward_with_router_logits(runner.model, batch, p.salt_len)
-        assert losses == sample_losses(runner.model, batch, p.salt_len)  # bit for bit
+        losses, logits = forward_with_router_logits(runner.model, batch, p.salt_len, p.segments)
+        assert losses == sample_losses(runner.model, batch, p.salt_len, p.segments)  # bit for bit
+        assert len(losses) == p.values
         assert logits.shape == (2, p.k, p.salt_len + p.sample_len, 4)
 
 

@@ -1,8 +1,9 @@
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from poai.quiz.context import QuizContext, losses_for
-from poai.quiz.reduce import pack_q, quantize
+from poai.quiz.context import QuizContext
+from poai.quiz.reduce import pack_q
 from poai.quiz.seal import InvalidSeal, verify_seal
 from poai.quiz.verifier import ParallelVerifier
 
@@ -14,16 +15,17 @@ def verifier() -> Iterator[ParallelVerifier]:
     v.close()
 
 
-def test_parallel_agrees_with_serial(verifier: ParallelVerifier, tiny_ctx: QuizContext) -> None:
+def test_parallel_agrees_with_serial(verifier: ParallelVerifier, tiny_ctx: QuizContext,
+                                    clear_attempt: Any) -> None:
     items = []
     for n in range(12):
         sh = bytes([n] * 32)
-        qs = [quantize(v, 12) for v in losses_for(tiny_ctx, sh, n)]
+        nonce, qs = clear_attempt(tiny_ctx, sh, n)
         if n % 3 == 1:
-            qs[n % 4] += 2  # beyond tolerance
+            qs[n % 4] += 1  # not the floor
         mix = pack_q(qs)
         difficulty = 1 << 250 if n % 3 == 2 else 1  # junk at a high difficulty
-        items.append((tiny_ctx, sh, n, mix, difficulty))
+        items.append((tiny_ctx, sh, nonce, mix, difficulty))
     serial: list[str | None] = []
     for it in items:
         try:
@@ -88,7 +90,8 @@ def test_ctrl_c_stops_cleanly(tiny_ctx: QuizContext) -> None:
     assert "Traceback" not in err and "leaked" not in err, err
 
 
-def test_chunks_name_the_bad_seal_and_keep_contexts_apart(tiny_ctx: QuizContext) -> None:
+def test_chunks_name_the_bad_seal_and_keep_contexts_apart(tiny_ctx: QuizContext,
+                                                         clear_attempt: Any) -> None:
     import dataclasses
 
     from poai.quiz.epoch import epoch_key
@@ -99,10 +102,10 @@ def test_chunks_name_the_bad_seal_and_keep_contexts_apart(tiny_ctx: QuizContext)
     for n in range(10):
         ctx = tiny_ctx if n < 4 or n >= 7 else other  # a run of another epoch in the middle
         sh = bytes([n + 40] * 32)
-        qs = [quantize(v, 12) for v in losses_for(ctx, sh, n)]
+        nonce, qs = clear_attempt(ctx, sh, n)
         if n == 5:
-            qs[0] += 2
-        items.append((ctx, sh, n, pack_q(qs), 1))
+            qs[0] += 1
+        items.append((ctx, sh, nonce, pack_q(qs), 1))
     # the same seal under the wrong epoch key is a wrong seal
     items.append((tiny_ctx, *items[4][1:4], 1))
     groups = group_by_context(items, 3)
@@ -111,7 +114,7 @@ def test_chunks_name_the_bad_seal_and_keep_contexts_apart(tiny_ctx: QuizContext)
     with ParallelVerifier(workers=2, chunk=3) as v:
         results = v.verify_many(items)
     assert [i for i, r in enumerate(results) if r is not None] == [5, 10]
-    assert "sample 0" in str(results[5])
+    assert "value 0" in str(results[5])
     with pytest.raises(ValueError):
         group_by_context(items, 0)
     with pytest.raises(ValueError):

@@ -9,11 +9,12 @@ from typing import Any
 from poai.chain.builder import BlockTemplate, build_block
 from poai.db.buffer import WriteBuffer
 from poai.quiz.context import load_runner
+from poai.quiz.miner import DEFAULT_MARGIN
 from poai.quiz.reduce import claimable_values, find_ticket, pack_q
 
 from support.poai_tiny import signed_transfers, tiny_config  # noqa: F401
 
-MARGIN = 0.125
+MARGIN = DEFAULT_MARGIN
 
 
 def seal_template(node: Any, template: BlockTemplate, ctx: Any = None) -> Any:

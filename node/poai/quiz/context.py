@@ -118,14 +118,14 @@ class QuizRunner:
         return Attempt(seed, indices, salts, batch)
 
     def losses(self, epoch_key: bytes, seal_hash: bytes, nonce: int) -> list[float]:
-        """v_1..v_K of an attempt: one batched forward pass."""
+        """The K·G committed losses of an attempt: one batched forward pass."""
         a = self.attempt(epoch_key, seal_hash, nonce)
-        return sample_losses(self.model, a.batch, self.params.salt_len)
+        return sample_losses(self.model, a.batch, self.params.salt_len, self.params.segments)
 
     def losses_many(
         self, epoch_key: bytes, attempts: Sequence[tuple[bytes, int]]
     ) -> list[list[float]]:
-        """v_1..v_K of several attempts (seal_hash, nonce) in ONE forward pass of n*K rows.
+        """The K·G losses of several attempts (seal_hash, nonce) in ONE forward pass of n*K rows.
 
         A verifier's speed-up only (~25% per seal at 2-8 seals): the values may differ from
         `losses` in the last float bits, because the matmul kernels block a taller batch
@@ -136,9 +136,9 @@ class QuizRunner:
         """
         if not attempts:
             return []
-        k = self.params.k
+        k = self.params.values
         batch = torch.cat([self.attempt(epoch_key, sh, n).batch for sh, n in attempts])
-        flat = sample_losses(self.model, batch, self.params.salt_len)
+        flat = sample_losses(self.model, batch, self.params.salt_len, self.params.segments)
         return [flat[i * k : (i + 1) * k] for i in range(len(attempts))]
 
 
@@ -191,7 +191,8 @@ _RUN_LOCK = threading.Lock()
 
 
 def losses_for(ctx: QuizContext, seal_hash: bytes, nonce: int) -> list[float]:
-    """v_1..v_K of one attempt under `ctx` (loads and caches the assets on first use).
+    """The K·G committed losses of one attempt under `ctx` (loads and caches the assets on first
+    use).
     Thread-safe: forward passes in one process are serialised (one thread is the consensus
     setting anyway; parallelism comes from worker processes)."""
     runner = load_runner(ctx)

@@ -9,20 +9,26 @@ model and dataset of a QuizContext once (cached by manifest hash and dataset), t
 workers, w its index: the sequences are disjoint, and the random base keeps two mine() calls for
 the same header from repeating work.
 
-Which tickets a forward pass may claim.  Verifiers accept q_j when it is the floor or the ceiling
-of their own v'_j · 2**B, i.e. when |v'_j · 2**B − q_j| < 1.  Honest verifiers differ from the
-miner by last-bit noise (measured by bench/quiz_agreement.py: thread counts, batch layout, CPU
-instruction sets; ≤ 7.2e-7 nats = 0.003 grid steps at B = 12 over 10,500 comparisons, unless
-a near-tied router decision flips: see below).  A value of v · 2**B that sits just above an
-integer k could come out just below k on another node, whose floor/ceiling would then be
-{k−1, k}: claiming k+1 would be rejected there.  So the miner claims only values q with
-|v · 2**B − q| < 1 − margin, where the margin (default 1/8 grid step: 40x the largest last-bit
-divergence measured) bounds how far another honest node can be: floor(v · 2**B) unless
-v · 2**B is within `margin` below the next integer, ceil(v · 2**B) unless it is within `margin`
-above the floor.  A forward pass therefore yields
-between 1 and 2**K tickets (on average (2 − 2·margin)**K), the same for every honest miner; the
-margin costs hashrate equally for everyone (difficulty absorbs it) and buys blocks that every
-honest node accepts.
+Which tickets a forward pass may claim.  Verifiers accept a committed value q_i only when it is
+exactly floor(v'_i · 2**B) of their own v'_i (reduce.py says why: no free tickets, half the
+forger's odds per value).  Honest verifiers differ from the miner by last-bit noise (measured by
+bench/quiz_agreement.py over thread counts, batch layouts and CPU instruction sets, unless a
+near-tied router decision flips: see below), so a value of v · 2**B sitting within that noise of
+an integer could floor differently on another node.  The miner therefore claims an attempt only
+when every one of its K·G values sits at least `margin` grid steps inside its bucket
+(reduce.claimable_values).  DEFAULT_MARGIN = 1/64 step of the 2**-10 grid (1.5e-5 nats) is ~11x
+the largest divergence measured on a 16-token segment value (1.4e-6 nats = 0.0015 steps over
+2,100 quizzes; 0 claims rejected at margins down to 1/256; docs/BENCHMARKS.md "Quiz soundness at
+internet scale").  A forward pass yields one ticket with probability (1 − 2·margin)**(K·G) (0.60
+for 16 values) and none otherwise: the honest miner hashes at most one ticket per pass, and the
+margin costs every honest miner the same share of passes (the difficulty absorbs it) and buys
+blocks every honest node accepts.  A miner who ignores the margin gets a ticket from every pass,
+1/0.60 = 1.66x the tickets (the previous floor-or-ceiling rule gave such a miner 2**4 / 9.4 =
+1.70x), at the risk of the rejections the margin avoids.  Why B = 10 and not a finer grid: a
+forger's odds per value shrink with the grid step (bench/quiz_attacks.py, p_guess_by_grid_bits),
+but the margin in nats is fixed by the honest divergence, so a finer grid needs more steps of
+margin, which costs honest miners passes and widens the margin-free edge; B = 10 with a
+1/64-step margin meets the soundness goal with a ~11x safety factor.
 
 Claim margins cannot cover a router near-tie: when a token's k-th and (k+1)-th router logits are
 closer than honest last-bit noise, another node may route it to a different expert and the loss
@@ -52,8 +58,8 @@ prints a traceback on Ctrl-C); the parent stops them, and closes the queues whos
 the resource tracker would otherwise report as leaked, in close() or at interpreter exit.
 
 The worker spends its time in the model: per attempt it does ~2K+1 keccak hashes to choose
-records and salts (records are decrypted once and cached), one forward pass, then at most 2**K
-keccak hashes for the tickets; bench/quiz_mining.py measures the share (mining_efficiency).
+records and salts (records are decrypted once and cached), one forward pass, then at most one
+keccak hash for its ticket; bench/quiz_mining.py measures the share (mining_efficiency).
 cancel() sets an event that mine() polls every few milliseconds, so mine() returns within 100 ms
 whatever the workers are doing; workers drop the job at their next attempt (one forward pass).
 """
@@ -83,7 +89,7 @@ from poai.quiz.routing import DEFAULT_TAU, attempt_routing
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MARGIN = 1 / 8  # grid steps; see module docstring
+DEFAULT_MARGIN = 1 / 64  # grid steps; see module docstring
 _POLL_S = 0.02  # mine() wakes this often to notice cancel(): well inside the 100 ms promise
 _HASHRATE_WINDOW_S = 10.0
 _GUARD_GRACE_S = 30.0  # past the deadline, wait at most this long for a guard pass in flight
@@ -162,6 +168,7 @@ def _grind(job: _Job, shared: _Shared, index: int, results: Any) -> None:
     params = job.ctx.params
     epoch_key = job.ctx.epoch_key
     grid_bits, salt_len, margin = params.grid_bits, params.salt_len, job.margin
+    segments = params.segments
     nonce = job.start
     clock = time.perf_counter_ns
     current, counts = shared.current, shared.counts
@@ -169,7 +176,7 @@ def _grind(job: _Job, shared: _Shared, index: int, results: Any) -> None:
         t0 = clock()
         attempt = runner.attempt(epoch_key, job.seal_hash, nonce)
         t1 = clock()
-        losses = sample_losses(runner.model, attempt.batch, salt_len)
+        losses = sample_losses(runner.model, attempt.batch, salt_len, segments)
         t2 = clock()
         choices = [claimable_values(v, grid_bits, margin) for v in losses]
         mix = find_ticket(job.seal_hash, nonce, choices, job.difficulty)
@@ -179,7 +186,7 @@ def _grind(job: _Job, shared: _Shared, index: int, results: Any) -> None:
         shared.busy_ns[index] += clock() - t0
         if mix is not None:
             shared.guarding[index] = job.job_id
-            again, routing = attempt_routing(runner.model, attempt.batch, salt_len)
+            again, routing = attempt_routing(runner.model, attempt.batch, salt_len, segments)
             if again != losses:
                 log.warning("guard pass of nonce %d gave other losses (%r vs %r): dropped",
                             nonce, again, losses)

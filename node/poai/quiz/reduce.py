@@ -1,12 +1,24 @@
-"""From per-sample losses to the seal: quantisation, mixHash packing, loss hash, target check.
+"""From per-segment losses to the seal: quantisation, mixHash packing, loss hash, target check.
 
-- q_j = floor(v_j · 2**B).  v_j is a float32 loss; multiplying by a power of two is exact in
-  float64, so the floor is exact too.
-- mixHash = q_1 ‖ … ‖ q_K as uint64 big-endian fields, then zero bytes up to 32 bytes (K <= 4).
-  Nonzero padding is malformed: a header has exactly one valid encoding of its q values.
+- q_i = floor(v_i · 2**B) for each of the K·G committed values (K samples × G segments, sample
+  major).  v_i is a float32 loss; multiplying by a power of two is exact in float64, so the
+  floor is exact too.
+- mixHash = q_1 ‖ … ‖ q_KG as uint16 big-endian fields, then zero bytes up to 32 bytes
+  (K·G <= 16).  Nonzero padding is malformed: a header has exactly one valid encoding of its
+  values.  q > QMAX (a loss of 64 nats or more at B = 10) cannot be committed.
 - ℓ̂ = int(keccak256(sealHash ‖ uint64be(nonce) ‖ mixHash)), valid when ℓ̂ < 2**256 // difficulty.
-- A claimed q_j is accepted when it is floor(v'_j · 2**B) or ceil(v'_j · 2**B) of the verifier's own
-  v'_j; equivalently |v'_j · 2**B − q_j| < 1.
+- A claimed q_i is accepted only when it is exactly floor(v'_i · 2**B) of the verifier's own v'_i.
+
+Why exact acceptance, and how honest seals survive it.  An earlier rule accepted the floor or the
+ceiling (|v'·2**B − q| < 1): that doubles a forger's odds per guessed value and hands every
+honest pass up to 2 free tickets per value (2**16 combinations over 16 values: hash grinding,
+not forward passes).  With exact acceptance a pass has at most one ticket.  Honest nodes differ
+in the last float bits (bench/quiz_agreement.py), so a value whose v · 2**B sits within that
+noise of an integer could floor differently on another node: the miner publishes a seal only
+when every value clears the bucket boundaries by `margin` grid steps (claimable_values; the
+same discipline as the routing guard), so every verifier whose values lie within `margin` of
+the miner's computes the same floors.  The margin costs every honest miner the same share of
+passes ((1 − 2·margin)**(K·G) of them yield a ticket); the difficulty absorbs it.
 """
 
 from __future__ import annotations
@@ -15,9 +27,10 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from poai.quiz._hash import UINT64_MAX, keccak256, require_bytes32, uint64be
-from poai.quiz.params import FIELD_BYTES, MAX_K, MIX_HASH_BYTES
+from poai.quiz._hash import keccak256, require_bytes32, uint64be
+from poai.quiz.params import FIELD_BYTES, MAX_VALUES, MIX_HASH_BYTES
 
+QMAX = (1 << (8 * FIELD_BYTES)) - 1  # the largest committable q
 TWO_256 = 1 << 256
 
 
@@ -26,38 +39,32 @@ class MalformedMixHash(ValueError):
 
 
 def quantize(v: float, grid_bits: int) -> int:
-    """q = floor(v · 2**B) for a finite, non-negative loss v."""
+    """q = floor(v · 2**B) for a finite, non-negative loss v (may exceed QMAX)."""
     if not math.isfinite(v):
         raise ValueError(f"loss is not finite: {v}")
     if v < 0:
         raise ValueError(f"loss is negative: {v}")
-    q = math.floor(v * (1 << grid_bits))
-    if q > UINT64_MAX:
-        raise ValueError(f"quantised loss {q} does not fit in a uint64")
-    return q
+    return math.floor(v * (1 << grid_bits))
 
 
 def accepted_values(v: float, grid_bits: int) -> tuple[int, ...]:
-    """The q values a verifier whose own loss is v accepts: floor and ceiling of v · 2**B."""
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"loss must be finite and non-negative, got {v}")
-    f = v * (1 << grid_bits)
-    lo, hi = math.floor(f), math.ceil(f)
-    return (lo,) if lo == hi else (lo, hi)
+    """The q values a verifier whose own loss is v accepts: floor(v · 2**B), if committable."""
+    q = quantize(v, grid_bits)
+    return (q,) if q <= QMAX else ()
 
 
 def is_accepted(q: int, v: float, grid_bits: int) -> bool:
-    """Whether a claimed q_j is the floor or the ceiling of the verifier's own v · 2**B."""
+    """Whether a claimed q is exactly floor(v · 2**B) of the verifier's own v (and <= QMAX)."""
     return q in accepted_values(v, grid_bits)
 
 
 def claimable_values(v: float, grid_bits: int, margin: float) -> tuple[int, ...]:
     """The q values a miner with loss v can claim so that every honest verifier accepts them.
 
-    A verifier whose f' = v' · 2**B lies within `margin` grid steps of f = v · 2**B accepts q iff
-    |f' − q| < 1, for all such f' iff |f − q| < 1 − margin.  So floor(f) is claimable unless f
-    sits within `margin` below the next integer, and ceil(f) unless f sits within `margin` above
-    floor(f) (an integral f has only itself).
+    A verifier whose f' = v' · 2**B lies within `margin` grid steps of f = v · 2**B (strictly)
+    has the same floor iff f sits at least `margin` from both ends of its bucket.  So this is
+    (floor(f),) when margin <= frac(f) <= 1 − margin and floor(f) <= QMAX, else (): the miner
+    does not publish that attempt.
     """
     if not 0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
@@ -66,33 +73,32 @@ def claimable_values(v: float, grid_bits: int, margin: float) -> tuple[int, ...]
     f = v * (1 << grid_bits)
     lo = math.floor(f)
     frac = f - lo  # exact: f and lo are both float64-representable
-    if frac == 0:
-        return (lo,)
-    out: list[int] = []
-    if frac < 1 - margin:
-        out.append(lo)
-    if frac > margin:
-        out.append(lo + 1)
-    return tuple(out)
+    if lo > QMAX or not margin <= frac <= 1 - margin:
+        return ()
+    return (lo,)
 
 
 def pack_q(qs: Sequence[int]) -> bytes:
-    """mixHash: the q values as uint64 big-endian fields, zero-padded to 32 bytes."""
-    if not 1 <= len(qs) <= MAX_K:
-        raise ValueError(f"need 1..{MAX_K} q values, got {len(qs)}")
-    body = b"".join(uint64be(q) for q in qs)
+    """mixHash: the q values as uint16 big-endian fields, zero-padded to 32 bytes."""
+    if not 1 <= len(qs) <= MAX_VALUES:
+        raise ValueError(f"need 1..{MAX_VALUES} q values, got {len(qs)}")
+    for q in qs:
+        if type(q) is not int or not 0 <= q <= QMAX:
+            raise ValueError(f"q value {q!r} is not a uint16")
+    body = b"".join(q.to_bytes(FIELD_BYTES, "big") for q in qs)
     return body + bytes(MIX_HASH_BYTES - len(body))
 
 
-def unpack_q(mix_hash: bytes, k: int) -> tuple[int, ...]:
-    """The K q values of a mixHash; raises MalformedMixHash on wrong length or nonzero padding."""
-    if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be in [1, {MAX_K}], got {k}")
+def unpack_q(mix_hash: bytes, n: int) -> tuple[int, ...]:
+    """The n committed q values of a mixHash (n = QuizParams.values); raises MalformedMixHash on
+    wrong length or nonzero padding."""
+    if not 1 <= n <= MAX_VALUES:
+        raise ValueError(f"n must be in [1, {MAX_VALUES}], got {n}")
     if not isinstance(mix_hash, bytes | bytearray) or len(mix_hash) != MIX_HASH_BYTES:
         raise MalformedMixHash(f"mixHash must be {MIX_HASH_BYTES} bytes")
-    used = k * FIELD_BYTES
+    used = n * FIELD_BYTES
     if any(mix_hash[used:]):
-        raise MalformedMixHash(f"mixHash padding after {k} fields is not zero")
+        raise MalformedMixHash(f"mixHash padding after {n} fields is not zero")
     return tuple(
         int.from_bytes(mix_hash[i : i + FIELD_BYTES], "big") for i in range(0, used, FIELD_BYTES)
     )
@@ -120,8 +126,8 @@ def meets_target(lhat: int, difficulty: int) -> bool:
 def find_ticket(
     seal_hash: bytes, nonce: int, choices: Sequence[Sequence[int]], difficulty: int
 ) -> bytes | None:
-    """The first mixHash (in floor-before-ceiling order) among the claimable q combinations whose
-    loss hash meets the target, or None.  `choices[j]` are the claimable values of sample j."""
+    """The first mixHash among the claimable q combinations whose loss hash meets the target, or
+    None.  `choices[i]` are the claimable values of committed value i (one or none)."""
     limit = target(difficulty)
     prefix = require_bytes32("seal_hash", seal_hash) + uint64be(nonce)
     for qs in itertools.product(*choices):

@@ -73,14 +73,14 @@ class RoutingMargin:
 
 
 def forward_with_router_logits(
-    model: torch.nn.Module, batch: torch.Tensor, salt_len: int
+    model: torch.nn.Module, batch: torch.Tensor, salt_len: int, segments: int = 1
 ) -> tuple[list[float], torch.Tensor]:
-    """One forward pass: the per-sample losses (as sample_losses computes them) and the router
+    """One forward pass: the committed losses (as sample_losses computes them) and the router
     logits of every layer, float32 of shape (layers, K, T, experts) (layers = 0 without routers)."""
     k, t = batch.shape
     with torch.inference_mode():
         out = model(input_ids=batch, use_cache=False, output_router_logits=True)
-        losses = sample_losses_from_logits(out.logits, batch, salt_len)
+        losses = sample_losses_from_logits(out.logits, batch, salt_len, segments)
         layers = getattr(out, "router_logits", None) or ()
         if layers:
             logits = torch.stack([r.float().reshape(k, t, -1) for r in layers])
@@ -135,10 +135,10 @@ def top_k_of(model: torch.nn.Module) -> int:
 
 
 def attempt_routing(
-    model: torch.nn.Module, batch: torch.Tensor, salt_len: int
+    model: torch.nn.Module, batch: torch.Tensor, salt_len: int, segments: int = 1
 ) -> tuple[list[float], RoutingMargin]:
     """Recompute an attempt with its router logits: (losses, routing margin)."""
-    losses, logits = forward_with_router_logits(model, batch, salt_len)
+    losses, logits = forward_with_router_logits(model, batch, salt_len, segments)
     return losses, routing_margin(logits, top_k_of(model), salt_len)
 
 

@@ -1,9 +1,10 @@
 """Seal verification: one forward pass.
 
 A seal (nonce, mixHash) of a header with seal hash H at difficulty D is valid when
-1. mixHash is a canonical packing of K uint64 values q_1..q_K (zero padding),
+1. mixHash is a canonical packing of K·G uint16 values q_1..q_KG (zero padding),
 2. ℓ̂ = int(keccak256(H ‖ uint64be(nonce) ‖ mixHash)) < 2**256 // D, and
-3. each q_j is floor(v'_j · 2**B) or ceil(v'_j · 2**B) of this node's own loss v'_j of the attempt.
+3. each q_i is exactly floor(v'_i · 2**B) of this node's own loss v'_i of the attempt (K samples ×
+   G segments; reduce.py says why exact, and how honest miners stay clear of bucket edges).
 Checks 1–2 cost a hash and run first, so a junk seal never costs a forward pass.
 """
 
@@ -48,7 +49,7 @@ def check_seal_fields(
     if type(difficulty) is not int or difficulty < 1:
         raise InvalidSeal(f"difficulty {difficulty!r} must be an int >= 1")
     try:
-        qs = unpack_q(mix_hash, params.k)
+        qs = unpack_q(mix_hash, params.values)
     except MalformedMixHash as exc:
         raise InvalidSeal(f"malformed mixHash: {exc}") from exc
     lhat = loss_hash(seal_hash, nonce, mix_hash)
@@ -60,17 +61,18 @@ def check_seal_fields(
 
 
 def check_losses(params: QuizParams, qs: tuple[int, ...], losses: list[float]) -> None:
-    """Each claimed q_j must be the floor or the ceiling of the verifier's own v_j · 2**B."""
+    """Each claimed q_i must be exactly floor(v_i · 2**B) of the verifier's own v_i."""
     if len(losses) != len(qs):
         raise InvalidSeal(f"expected {len(qs)} losses, computed {len(losses)}", wrong_q=True)
     for j, (q, v) in enumerate(zip(qs, losses, strict=True)):
         if not math.isfinite(v) or v < 0:
-            raise InvalidSeal(f"sample {j}: the model's loss is not a finite non-negative number",
+            raise InvalidSeal(f"value {j}: the model's loss is not a finite non-negative number",
                               wrong_q=True)
         ok = accepted_values(v, params.grid_bits)
         if q not in ok:
             raise InvalidSeal(
-                f"sample {j}: claimed q={q}, own loss {v!r} gives {' or '.join(map(str, ok))}",
+                f"value {j}: claimed q={q}, own loss {v!r} gives "
+                f"{ok[0] if ok else 'a q above the uint16 range'}",
                 wrong_q=True,
             )
 
@@ -89,7 +91,7 @@ def verify_with_runner(
 def verify_seal(
     ctx: QuizContext, seal_hash: bytes, nonce: int, mix_hash: bytes, difficulty: int
 ) -> list[float]:
-    """Verify a header's quiz seal; raises InvalidSeal, returns this node's v_1..v_K.
+    """Verify a header's quiz seal; raises InvalidSeal, returns this node's K·G losses.
 
     `nonce` is the header's 8-byte nonce as an int.  Loads (and caches) the context's model and
     dataset on first use; other errors (a missing blob, a bad dataset key) are not InvalidSeal:
@@ -115,11 +117,11 @@ def verify_seals(ctx: QuizContext, seals: Sequence[SealFields]) -> list[InvalidS
       mask (attention is within a row), and Mixtral's token-choice top-k routing has no
       expert capacity limit, so no row's routing or output depends on another row.
     - What a taller batch can change is the last float bits (the kernels block the matmuls
-      differently): bench/quiz_agreement.py measured at most 0.003 grid steps between batch
-      layouts (one sample at a time vs K rows) and instruction sets.  Acceptance is "q is the
-      floor or the ceiling of the verifier's own v * 2**B", and honest miners claim only q
-      values that stay accepted for any verifier within 1/8 step (reduce.claimable_values),
-      40x that divergence.
+      differently): bench/quiz_agreement.py measures that divergence between batch layouts
+      (one sample at a time vs K rows), thread counts and instruction sets.  Acceptance is "q
+      is exactly floor(v * 2**B) of the verifier's own v", and honest miners publish only
+      values at least miner.DEFAULT_MARGIN grid steps from a bucket edge
+      (reduce.claimable_values), many times that divergence (docs/BENCHMARKS.md).
     - Rounding could flip a router decision only at a near-tie; miners publish only seals
       whose every routing gap clears tau = 4e-5 (quiz/routing.py), 3x the largest gap
       divergence measured across layouts.

@@ -56,7 +56,7 @@ def last_seals(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
         if header is None:
             break
         try:
-            qs = unpack_q(header.mix_hash, quiz.k)
+            qs = unpack_q(header.mix_hash, quiz.values)
         except MalformedMixHash:
             qs = ()
         out.append({

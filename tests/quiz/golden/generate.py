@@ -50,7 +50,7 @@ def pure_vectors() -> dict[str, Any]:
         out["quantize"].append({"v": v, "B": 12, "q": quantize(v, 12)})
     for sh in SEAL_HASHES:
         for n in NONCES[:2]:
-            mix = pack_q([5000, 6000, 7, 2**64 - 1])
+            mix = pack_q([5000, 6000, 7, 2**16 - 1, *range(9000, 9012)])
             out["loss_hashes"].append({"seal_hash": sh.hex(), "nonce": n, "mix_hash": mix.hex(),
                                        "lhat": hex(loss_hash(sh, n, mix))})
     return out
