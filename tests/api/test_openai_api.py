@@ -16,9 +16,7 @@ from typing import Any
 
 import openai
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from nodeproc import NodeProcess, fast_genesis, free_port  # noqa: E402
+from support.nodeproc import NodeProcess, fast_genesis, free_port
 
 pytestmark = pytest.mark.integration
 

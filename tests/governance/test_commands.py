@@ -8,7 +8,6 @@ import contextlib
 import io
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,9 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from poai.cli import main as cli_main
 from poai.governance.commands import decode_revert
+from support.nodeproc import NodeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "tests" / "integration") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-from nodeproc import NodeProcess  # noqa: E402
 
 BUDGET_S = 420
 
@@ -182,7 +178,7 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
             time.sleep(1)
         assert (tmp_path / "follower" / "blobs" / trained["blob"]).is_file()
         assert "cannot build the quiz yet" not in follower.text()
-        from nodeproc import rpc_call
+        from support.nodeproc import rpc_call
 
         block = hex(target)
         assert rpc_call(follower.url, "eth_getBlockByNumber", block, False)["hash"] == \

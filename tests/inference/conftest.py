@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from poai.model.snapshot import save_model
 from poai.model.store import BlobStore
+from support.tinymodel import tiny_model
 from transformers import MixtralForCausalLM
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tinymodel import tiny_model  # noqa: E402
 
 
 @pytest.fixture

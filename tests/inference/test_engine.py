@@ -14,7 +14,7 @@ from poai.inference.sampling import SamplingError, SamplingParams, next_token
 from poai.model.snapshot import read_manifest, save_model
 from poai.model.store import BlobStore
 from poai.model.tokenizer import BOS_ID, EOS_ID, PAD_ID
-from tinymodel import TINY_SPEC, tiny_model
+from support.tinymodel import TINY_SPEC, tiny_model
 from transformers import MixtralForCausalLM
 
 PROMPT = b"def add(a, b):\n"
