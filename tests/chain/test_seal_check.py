@@ -22,7 +22,7 @@ from poai.consensus.rejection import (
 from poai.consensus.seal_hash import seal_hash
 from poai.quiz.reduce import pack_q, unpack_q
 from poai.quiz.seal import InvalidSeal
-from poai_tiny import mine_on, seal_in_process
+from support.poai_tiny import mine_on, seal_in_process
 
 
 def test_a_valid_seal_is_checked_once_and_remembered(config: ChainConfig) -> None:
