@@ -9,6 +9,7 @@ import io
 import json
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,18 @@ def _poai(*args: str) -> Run:
 
 @pytest.mark.integration
 @pytest.mark.slow
+def _models(url: str) -> list[dict[str, object]]:
+    with urllib.request.urlopen(url + "/v1/models", timeout=60) as resp:
+        return list(json.loads(resp.read())["data"])
+
+
+def _post(url: str, body: dict[str, object]) -> dict[str, object]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return dict(json.loads(resp.read()))
+
+
 def test_model_change_through_the_cli(tmp_path: Path) -> None:
     started = time.monotonic()
     datadir = tmp_path / "datadir"
@@ -96,6 +109,7 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
     try:
         rpc = ("--rpc", proc.url)
         key = ("--dev-account", "0")
+        genesis_manifest = _models(proc.url)[1]["id"]
         data = tmp_path / "text.txt"
         data.write_text("def f(x):\n    return x + 1\n" * 200)
         r = _poai("expert", "train", "--layer", "1", "--expert", "2", "--data", str(data),
@@ -162,6 +176,14 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert "cannot build the quiz yet" not in proc.text()
         assert re.search(rf"epoch {epoch} .*model snapshot {proposal['snapshot']} manifest "
                          rf"{trained['snapshot']}", proc.text()), proc.text()[-3000:]
+        # The inference API follows the switch without a restart: the new snapshot answers.
+        models = _models(proc.url)
+        assert models[1]["id"] == trained["snapshot"] != genesis_manifest, models
+        reply = _post(proc.url + "/v1/chat/completions", {
+            "model": trained["snapshot"], "max_tokens": 8,
+            "messages": [{"role": "user", "content": "def"}]})
+        assert reply["system_fingerprint"] == "poai-" + trained["snapshot"][:16], reply
+        assert reply["usage"]["completion_tokens"] >= 1
 
         # A second, non-mining node syncs the chain over P2P: the blob comes from the chain's
         # upload blocks, nothing is copied, and it agrees with the miner past the boundary.
