@@ -161,7 +161,7 @@ def test_poai_namespace(rpc: Rpc, node: DevNode) -> None:
     assert ep["epoch"] == "0x1" and ep["seedBlock"] == "0x3" and len(ep["epochKey"]) == 66
     seals = rpc.call("poai_lastSeals", "0x3")
     assert [s["number"] for s in seals] == ["0x5", "0x4", "0x3"]
-    assert len(seals[0]["losses"]) == 4
+    assert len(seals[0]["losses"]) == 16  # K = 4 samples x G = 4 segments
     assert rpc.request("poai_lastSeals", "0x10000")["error"]["code"] == -32602
     assert rpc.call("poai_mining")["hashrate"] == 12.5
     assert rpc.call("poai_modelManifest")["manifest"] == node.governed_manifest
