@@ -30,7 +30,7 @@ def test_a_valid_seal_is_checked_once_and_remembered(config: ChainConfig) -> Non
     block = mine_on(chain, chain.get_canonical_head(), persist=False)
     cc = chain.consensus_context
     losses = cc.check_seal(block.header)
-    assert len(losses) == config.quiz.k and cc.verified_losses(block.hash) == losses
+    assert len(losses) == config.quiz.values and cc.verified_losses(block.hash) == losses
     assert cc.check_seal(block.header) == losses  # from the cache
 
 

@@ -29,7 +29,7 @@ from support.poai_tiny import tiny_config
 
 MINED = re.compile(r"mined block #(\d+) 0x([0-9a-f]{64})")
 COINBASE = bytes.fromhex("c0ffee" + "00" * 17)
-KILLS = 10 if os.environ.get("CI") == "true" else 12
+KILLS = 6 if os.environ.get("CI") == "true" else 12
 ROUND_TIMEOUT_S = 60.0
 
 

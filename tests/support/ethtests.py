@@ -69,7 +69,8 @@ SLOW = {"GeneralStateTests/" + p for p in (
     "stStaticCall/static_LoopCallsThenRevert.json", "stCreate2/Create2OnDepth1023.json",
     "stCreate2/Create2OnDepth1024.json", "stCreate2/Create2Recursive.json",
     "stRevertTest/LoopCallsDepthThenRevert2.json", "stRevertTest/LoopCallsDepthThenRevert3.json",
-    "stRevertTest/LoopCallsThenRevert.json")}
+    "stRevertTest/LoopCallsThenRevert.json",
+    "Pyspecs/cancun/eip1153_tstore/run_until_out_of_gas.json")}
 
 # One case in this many of each folder under `make test` (all with POAI_CONFORMANCE=all).
 STATE_STRIDE = 8
