@@ -57,8 +57,12 @@ class Client:
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-        conn.request("POST", "/", body, {"Content-Type": "application/json"})
-        reply = json.loads(conn.getresponse().read())
+        try:
+            conn.request("POST", "/", body, {"Content-Type": "application/json"})
+            reply = json.loads(conn.getresponse().read())
+        except (OSError, http.client.HTTPException):
+            self.local.conn = None  # the next call reconnects
+            raise
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]

@@ -19,7 +19,6 @@ Every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
@@ -39,36 +38,13 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 # The node-process harness and the counter contract of the tests (tests/support).
 sys.path.insert(0, str(ROOT / "tests"))
+from rpc_throughput import Client  # noqa: E402  (bench/ is the script's own directory)
 from support import nodeproc as harness  # noqa: E402
 from support.contract import counter  # noqa: E402
 
 GWEI = 10**9
 INC = "0x" + function_signature_to_4byte_selector("increment()").hex()
 COUNT = "0x" + function_signature_to_4byte_selector("count()").hex()
-
-
-class Client:
-    """One keep-alive HTTP connection per thread; errors come back as exceptions."""
-
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self.host, self.port = host, int(port)
-        self.local = threading.local()
-
-    def call(self, method: str, *params: Any) -> Any:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-        try:
-            conn.request("POST", "/", body, {"Content-Type": "application/json"})
-            reply = json.loads(conn.getresponse().read())
-        except (OSError, http.client.HTTPException):
-            self.local.conn = None
-            raise
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']['message']}")
-        return reply["result"]
 
 
 def rss_mb(pid: int) -> float:
