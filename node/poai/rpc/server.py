@@ -420,7 +420,15 @@ class _WsConnection:
             msg = {"jsonrpc": "2.0", "method": "eth_subscription",
                    "params": {"subscription": sub_id, "result": result}}
             if not self.ws.closed:
-                asyncio.ensure_future(self.ws.send_str(json.dumps(msg)))
+                sent = asyncio.ensure_future(self.ws.send_str(json.dumps(msg)))
+                sent.add_done_callback(_drop_send_error)
+
+
+def _drop_send_error(sent: asyncio.Future[None]) -> None:
+    """A subscriber that went away while a notification was on its way: nothing to report (the
+    connection's own loop removes its subscriptions)."""
+    if not sent.cancelled():
+        sent.exception()
 
 
 def _dumps(obj: Any) -> bytes:
