@@ -52,6 +52,8 @@ CORRECTED = {
         "EIP-7610 collision with storage",
     "GeneralStateTests/stCreate2/RevertInCreateInInitCreate2Paris.json":
         "EIP-7610 collision with storage",
+    "GeneralStateTests/stRevertTest/RevertInCreateInInit_Paris.json":
+        "EIP-7610 collision with storage",
     "GeneralStateTests/stEIP1559/tipTooHigh.json": "priority fee above max fee",
     "GeneralStateTests/stEIP1559/transactionIntinsicBug_Paris.json":
         "balance must cover gas * max fee + value",
@@ -66,7 +68,8 @@ CORRECTED = {
 
 # Corrected cases whose BlockchainTests form is not in the committed selection (found by the
 # full run after the selection was made; its state form is checked like the others).
-NO_BLOCK_FORM = {"GeneralStateTests/stCreate2/RevertInCreateInInitCreate2Paris.json"}
+NO_BLOCK_FORM = {"GeneralStateTests/stCreate2/RevertInCreateInInitCreate2Paris.json",
+                 "GeneralStateTests/stRevertTest/RevertInCreateInInit_Paris.json"}
 
 # Cases that take seconds each (deep recursion, 50,000 calls): POAI_CONFORMANCE=all only.
 SLOW = {"GeneralStateTests/" + p for p in (
