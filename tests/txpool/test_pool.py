@@ -11,6 +11,7 @@ from poai.txpool.pool import (
     PoolLimits,
     TxPool,
     TxPoolError,
+    TxRejection,
     decode_transaction,
     sender_of,
     verify_raw,
@@ -137,6 +138,26 @@ def test_unprotected_and_bad_signature_and_bad_rlp(node: DevNode) -> None:
         node.submit_raw_transaction(b"\xf8\xff")
     with pytest.raises(TxPoolError, match="transaction type not supported: 0x12"):
         node.submit_raw_transaction(b"\x12\x34")  # an EIP-2718 type this chain does not have
+
+
+def test_each_refusal_carries_the_reason_peer_scoring_reads(node: DevNode) -> None:
+    def reason(raw: bytes) -> TxRejection:
+        with pytest.raises(TxPoolError) as info:
+            node.submit_raw_transaction(raw)
+        return info.value.reason
+
+    good = sign(0, nonce=0)
+    assert reason(b"\xf8\xff") is TxRejection.MALFORMED
+    assert reason(b"") is TxRejection.MALFORMED
+    assert reason(b"\x12\x34") is TxRejection.POLICY  # a type another chain may have
+    import rlp
+    fields = list(rlp.decode(good[1:]))
+    fields[-1] = b""  # s = 0
+    assert reason(b"\x02" + rlp.encode(fields)) is TxRejection.BAD_SIGNATURE
+    node.submit_raw_transaction(good)
+    assert reason(good) is TxRejection.KNOWN
+    node.mine_block()
+    assert reason(sign(0, nonce=0, value=5)) is TxRejection.POLICY  # nonce too low
 
 
 def test_signature_over_zero_s_is_invalid_sender(node: DevNode) -> None:

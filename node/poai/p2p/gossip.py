@@ -30,7 +30,7 @@ from poai.p2p.chain_view import ChainView, RecentHashes
 from poai.p2p.host import ACCEPT, IGNORE, P2PHost, RequestFailed, Verdict, reject
 from poai.p2p.peers import Offence, block_offence
 from poai.p2p.sync import Syncer
-from poai.txpool.pool import TxPoolError
+from poai.txpool.pool import TxPoolError, TxRejection
 
 log = logging.getLogger("poai.p2p.service")
 
@@ -209,12 +209,11 @@ class Gossip:
             try:
                 self.node.submit_raw_transaction(raw)
             except TxPoolError as exc:
-                text = str(exc).lower()
-                if "signature" in text or "invalid sender" in text:
+                if exc.reason is TxRejection.BAD_SIGNATURE:
                     return reject(Offence.BAD_TX_SIGNATURE, str(exc))
-                if "rlp" in text or "encoding" in text or "too short" in text:
+                if exc.reason is TxRejection.MALFORMED:
                     return reject(Offence.GARBAGE, str(exc))
-                if "known" in text:
+                if exc.reason is TxRejection.KNOWN:
                     v = self.note_duplicate(peer)
                     if v.offence is not None:
                         return v

@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import rlp
@@ -41,12 +42,23 @@ TX_MAX_SIZE = 128 * 1024  # geth txMaxSize: 4 slots of 32 KiB
 PRICE_BUMP_PERCENT = 10  # geth's default --txpool.pricebump
 
 
+class TxRejection(Enum):
+    """Why the pool refused a transaction, as peer scoring sees it."""
+
+    MALFORMED = "malformed"  # not a transaction at all: only a broken or hostile peer sends it
+    BAD_SIGNATURE = "bad signature"
+    KNOWN = "already known"
+    POLICY = "policy"  # a valid transaction not admitted now (nonce, price, limits, type)
+
+
 class TxPoolError(ValueError):
     """A rejected transaction; ``code`` is the JSON-RPC error code (geth uses -32000)."""
 
-    def __init__(self, message: str, code: int = -32000) -> None:
+    def __init__(self, message: str, code: int = -32000,
+                 reason: TxRejection = TxRejection.POLICY) -> None:
         super().__init__(message)
         self.code = code
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ def decode_transaction(builder: type[TransactionBuilderAPI], raw: bytes) -> Sign
 
     Recent decodings are reused (the same object, so its recovered sender comes along)."""
     if not raw:
-        raise TxPoolError("typed transaction too short")
+        raise TxPoolError("typed transaction too short", reason=TxRejection.MALFORMED)
     key = (builder, bytes(raw))
     tx = _decoded.get(key)
     if tx is not None:
@@ -84,7 +96,8 @@ def decode_transaction(builder: type[TransactionBuilderAPI], raw: bytes) -> Sign
         raise TxPoolError(f"transaction type not supported: 0x{raw[0]:02x}") from exc
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError,
             TypeError, IndexError) as exc:
-        raise TxPoolError(f"rlp: invalid transaction encoding ({exc.__class__.__name__})") from exc
+        raise TxPoolError(f"rlp: invalid transaction encoding ({exc.__class__.__name__})",
+                          reason=TxRejection.MALFORMED) from exc
     if len(raw) <= DECODED_CACHE_MAX_RAW:
         _decoded[key] = tx
     return tx
@@ -123,7 +136,8 @@ def verify_sender(tx: SignedTransactionAPI, tx_hash: bytes | None = None) -> byt
             raise ValueError("signature values out of range (EIP-2)")
         sender = recover_sender(tx)
     except Exception as exc:  # ValidationError, BadSignature, coincurve's own types
-        raise TxPoolError("invalid sender: invalid signature") from exc
+        raise TxPoolError("invalid sender: invalid signature",
+                          reason=TxRejection.BAD_SIGNATURE) from exc
     # So that building or importing the block does not recover it again.
     cache_sender(tx, sender)
     _senders[tx_hash] = sender
@@ -235,7 +249,7 @@ class TxPool:
     def _add(self, tx: SignedTransactionAPI, state: StateAPI) -> bytes:
         tx_hash = tx.hash
         if tx_hash in self._by_hash:
-            raise TxPoolError(f"already known: {tx_hash.hex()}")
+            raise TxPoolError(f"already known: {tx_hash.hex()}", reason=TxRejection.KNOWN)
         sender = self._validate_static(tx, tx_hash)
         state_nonce = state.get_nonce(Address(sender))
         if tx.nonce < state_nonce:
