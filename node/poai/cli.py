@@ -354,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     datadir_arg(p)
     p.add_argument("--genesis", help="genesis config for a new data dir (default: devnet)")
     p.add_argument("--dev", action="store_true",
-                   help="development node: 10 funded unlocked accounts, anvil's evm_*/anvil_* "
-                        "methods; without --mine, a block per transaction (automine)")
+                   help="development node: 10 funded unlocked accounts and anvil's "
+                        "evm_*/anvil_* methods (README: Developer node)")
     p.add_argument("--mine", action="store_true", help="mine blocks (quiz-loss proofs)")
     p.add_argument("--miner-workers", type=_positive, default=1, metavar="N",
                    help="miner worker processes, one per core (default 1)")

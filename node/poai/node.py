@@ -64,8 +64,9 @@ class Node:
         """`txpool`: the transaction pool (default: a TxPool over this node's head state);
         `network`: builds the node's network once its chain is open (default: none);
         `dev`: a development node (`poai node --dev`): `self.dev` (DevMode) and the dev VM
-        rules (poai.chain.devchain); with `mine` it mines every second, without it on every
-        transaction (automine), and on request either way."""
+        rules (poai.chain.devchain); with `mine` it mines every second, and on request either
+        way (evm_mine, cheats; automine once a client turns it on: a `--dev` node without
+        `--mine` may be a P2P follower, which must not mine on gossiped transactions)."""
         if len(coinbase) != 20:
             raise ValueError("coinbase must be a 20-byte address")
         self.datadir = Path(datadir)
@@ -90,7 +91,7 @@ class Node:
             if contracts is not None else None
         )
         self.dev: DevMode | None = (
-            DevMode(automine=not mine, interval=1.0 if mine else 0.0) if dev else None)
+            DevMode(automine=False, interval=1.0 if mine else 0.0) if dev else None)
         self.chain_class = (
             chain_class_for(config, self.epoch_assets, vm_class=DevPoaiVM,
                             dev_clock=self.dev.now)
