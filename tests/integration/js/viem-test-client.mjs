@@ -13,9 +13,10 @@ const chain = defineChain({
   rpcUrls: { default: { http: [url] } },
 });
 const transport = http(url, { timeout: 120_000 });
-const test = createTestClient({ chain, mode: "anvil", transport })
+const pollingInterval = 250; // viem polls receipts every 4 s by default
+const test = createTestClient({ chain, mode: "anvil", transport, pollingInterval })
   .extend(publicActions).extend(walletActions);
-const client = createPublicClient({ chain, transport });
+const client = createPublicClient({ chain, transport, pollingInterval });
 const out = {};
 
 const [dev0] = await test.getAddresses();
@@ -29,7 +30,7 @@ await test.setBalance({ address: whale, value: parseEther("500") });
 out.whaleBalance = (await client.getBalance({ address: whale })).toString();
 
 await test.impersonateAccount({ address: whale });
-const wallet = createWalletClient({ chain, transport });
+const wallet = createWalletClient({ chain, transport, pollingInterval });
 const to = "0x000000000000000000000000000000000000dEaD";
 const before = await client.getBalance({ address: to });
 const hash = await wallet.sendTransaction({ account: whale, to, value: parseEther("1.5") });
