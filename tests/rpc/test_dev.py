@@ -4,6 +4,7 @@ ones that need no mined block answered on a dev node (the mined ones run against
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -98,7 +99,7 @@ def test_dev_node_signs_with_its_unlocked_accounts(dev_rpc: Rpc) -> None:
         "primaryType": "Vote", "domain": {"name": "PoAI", "chainId": 7337},
         "message": {"proposal": 7},
     }
-    for arg in (typed, __import__("json").dumps(typed)):  # object or JSON string (MetaMask)
+    for arg in (typed, json.dumps(typed)):  # object or JSON string (MetaMask)
         sig = dev_rpc.call("eth_signTypedData_v4", DEV0, arg)
         assert Account.recover_message(encode_typed_data(full_message=typed),
                                        signature=sig) == DEV0
@@ -152,3 +153,13 @@ def test_dev_node_time_snapshot_and_mode_answers(dev_node: DevNode, dev_rpc: Rpc
     assert dev_rpc.request("evm_setAutomine", "yes")["error"]["code"] == -32602
     assert dev_rpc.request("anvil_setBalance", "0x12", "0x1")["error"]["code"] == -32602
     assert dev_rpc.request("anvil_mine", "0x" + "f" * 10)["error"]["code"] == -32602
+
+
+def test_a_batch_mixing_dev_and_chain_methods_is_answered(dev_rpc: Rpc) -> None:
+    body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate([
+        ("evm_snapshot", []), ("eth_getBalance", [WHO, "latest"]),
+        ("evm_increaseTime", [5]), ("eth_blockNumber", [])])]
+    status, replies, _ = dev_rpc.raw(json.dumps(body))
+    assert status == 200
+    assert [r["result"] for r in sorted(replies, key=lambda r: r["id"])] == \
+        ["0x0", "0x0", 5, "0x0"]
