@@ -21,7 +21,7 @@ from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from poai.chain.builder import BlockDraft, BlockTemplate
 from poai.chain.chain import PoaiChain
 from poai.chain.config import ChainConfig
-from poai.chain.devchain import store_cheats
+from poai.chain.devchain import impersonation, store_cheats
 from poai.chain.governed import (
     GovernanceReadError,
     MissingBlobs,
@@ -279,7 +279,7 @@ class BlockProducer:
             req.done.set_result(head)
             return
         if req is None and not self._dev_block_due(dev):
-            if dev.interval == 1.0 and dev.next_timestamp is None:
+            if dev.interval == 1.0 and dev.next_timestamp is None and not dev.impersonated:
                 self._mine_one()  # as a non-dev node mines: drafting, one block a second
             else:
                 dev.wait(0.05)
@@ -306,7 +306,8 @@ class BlockProducer:
             parent = self._importer.head()
             if dev.interval > 1 and dev.now() >= parent.timestamp + dev.interval:
                 return True
-            if dev.interval == 1.0 and dev.next_timestamp is not None:
+            if dev.interval == 1.0 and (dev.next_timestamp is not None or dev.impersonated) \
+                    and dev.now() >= parent.timestamp + 1:
                 return True
             if dev.pending_cheats()[0]:
                 return True
@@ -331,8 +332,10 @@ class BlockProducer:
                 timestamp = parent.timestamp + req.spacing
             ts = dev.timestamp_for(parent, timestamp)
             cheats, seq = dev.pending_cheats()
+            # While addresses are impersonated the block names them, so it re-executes.
+            records = cheats + [impersonation(a) for a in sorted(dev.impersonated)]
             overlay = WriteBuffer(self._importer.buffer)
-            extra = store_cheats(overlay, cheats) if cheats else b""
+            extra = store_cheats(overlay, records) if records else b""
             draft = BlockDraft(self._chain_class(overlay), parent, self.coinbase, timestamp=ts,
                                extra_data=extra)
             draft.add(self._candidates(parent))

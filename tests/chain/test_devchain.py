@@ -5,11 +5,14 @@ future-timestamp rule."""
 from __future__ import annotations
 
 import pytest
+import rlp
 from eth.db.atomic import AtomicDB
+from eth_account import Account
 from eth_utils import ValidationError
 from poai.chain.builder import build_block
 from poai.chain.chain import PoaiChain, chain_class_for, create_genesis
 from poai.chain.config import ChainConfig
+from poai.chain.devaccounts import dev_accounts
 from poai.chain.devchain import (
     BALANCE,
     CODE,
@@ -19,9 +22,12 @@ from poai.chain.devchain import (
     DevPoaiVM,
     decode_cheats,
     encode_cheats,
+    impersonation,
+    impersonation_key,
     load_cheats,
     store_cheats,
 )
+from poai.compat.pyevm import cache_sender
 from poai.consensus.rejection import Rejection, rejection_of
 from support.poai_tiny import seal_in_process
 
@@ -104,3 +110,33 @@ def test_the_future_rule_reads_the_dev_clock(config: ChainConfig) -> None:
     clock.offset = block.header.timestamp - clock.now() + 1
     node.execute_and_store(block)
     assert node.get_canonical_head().hash == block.hash
+
+
+def test_an_impersonated_transfer_reexecutes_through_its_blocks_record(
+    config: ChainConfig,
+) -> None:
+    clock = Clock()
+    node, peer, stranger = (dev_chain(config, clock) for _ in range(3))
+    sender = dev_accounts()[3].address  # funded; its own key signs nothing here
+    signer = Account.from_key(impersonation_key(sender))
+    raw = signer.sign_transaction({
+        "chainId": config.chain_id, "nonce": 0, "to": "0x" + WHO.hex(), "value": 5,
+        "gas": 21000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2,
+    }).raw_transaction
+    tx = node.get_vm().get_transaction_builder().decode(bytes(raw))
+    cache_sender(tx, sender)  # what poai.txpool.pool.assume_sender gives the block builder
+    records = [impersonation(sender)]
+    assert records[0].address == bytes.fromhex(signer.address[2:])
+    parent = node.get_canonical_head()
+    template = build_block(node, parent, b"\x01" * 20, [tx],
+                           extra_data=store_cheats(node.chaindb.db, records),
+                           timestamp=parent.timestamp + config.target_block_time)
+    assert len(template.block.transactions) == 1, template.skipped
+    block = seal_in_process(node, template)
+    fresh = rlp.decode(rlp.encode(block), sedes=type(block))  # senders not recovered yet
+    store_cheats(peer.chaindb.db, records)
+    peer.execute_and_store(fresh)
+    state = peer.get_vm(peer.get_canonical_head()).state
+    assert state.get_balance(WHO) == 5 and state.get_nonce(sender) == 1
+    with pytest.raises(ValidationError):  # without the record the signer sends: no funds
+        stranger.execute_and_store(rlp.decode(rlp.encode(block), sedes=type(block)))

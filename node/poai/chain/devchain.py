@@ -11,36 +11,50 @@ does not hold the cheats (any non-dev node, a peer) cannot re-execute such a blo
 it with a state-root mismatch: cheat blocks never leave a dev chain.
 
 Impersonated senders (anvil_impersonateAccount) sign with a key derived from the impersonated
-address (`impersonation_key`), so py-evm's signature checks pass; the node takes the
-impersonated address as the sender (poai.txpool.pool.assume_sender).
+address (`impersonation_key`), so py-evm's signature checks pass, and the pool takes the
+impersonated address as the sender (poai.txpool.pool.assume_sender).  A block built while an
+address is impersonated carries an IMPERSONATE record (signer -> address) among its cheats;
+re-executing it, `DevPoaiVM` takes that address as the sender of the signer's transactions: the
+dev rule through signature recovery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import rlp
-from eth.abc import BlockAPI, DatabaseAPI
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    DatabaseAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+)
 from eth_hash.auto import keccak
+from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
 from rlp.sedes import Binary, CountableList, big_endian_int, binary
 
 from poai.chain.vm import PoaiVM
+from poai.compat.pyevm import cache_sender
 
 CHEATS_KEY_PREFIX = b"poai-dev-cheats:"
 IMPERSONATION_DOMAIN = b"poai-dev-impersonate:"
 
 # kind codes in the RLP (never reorder: stored blocks name them)
-BALANCE, NONCE, CODE, STORAGE = 0, 1, 2, 3
-KINDS = {"balance": BALANCE, "nonce": NONCE, "code": CODE, "storage": STORAGE}
+BALANCE, NONCE, CODE, STORAGE, IMPERSONATE = 0, 1, 2, 3, 4
+_BYTES_KINDS = (CODE, IMPERSONATE)
 
 
 @dataclass(frozen=True)
 class Cheat:
     """One state change: `kind` (BALANCE, NONCE, CODE, STORAGE) on `address`; `slot` for
-    STORAGE; `value` is an int (balance, nonce, storage word) or bytes (code)."""
+    STORAGE; `value` is an int (balance, nonce, storage word) or bytes (code).  IMPERSONATE:
+    transactions signed by `address` are sent by `value` (20 bytes)."""
 
     kind: int
     address: bytes
@@ -48,12 +62,14 @@ class Cheat:
     slot: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in (BALANCE, NONCE, CODE, STORAGE):
+        if self.kind not in (BALANCE, NONCE, CODE, STORAGE, IMPERSONATE):
             raise ValueError(f"unknown cheat kind {self.kind}")
         if len(self.address) != 20:
             raise ValueError("a cheat's address is 20 bytes")
-        if (self.kind == CODE) != isinstance(self.value, bytes):
-            raise ValueError("code cheats carry bytes, the others integers")
+        if (self.kind in _BYTES_KINDS) != isinstance(self.value, bytes):
+            raise ValueError("code and impersonation cheats carry bytes, the others integers")
+        if self.kind == IMPERSONATE and len(self.value) != 20:  # type: ignore[arg-type]
+            raise ValueError("an impersonated address is 20 bytes")
         if isinstance(self.value, int) and not 0 <= self.value < 2**256:
             raise ValueError("cheat value out of uint256 range")
 
@@ -73,7 +89,7 @@ def encode_cheats(cheats: Sequence[Cheat]) -> bytes:
 def decode_cheats(blob: bytes) -> list[Cheat]:
     out = []
     for kind, address, slot, value in rlp.decode(blob, sedes=_CHEAT_SEDES):
-        out.append(Cheat(kind, bytes(address), bytes(value) if kind == CODE
+        out.append(Cheat(kind, bytes(address), bytes(value) if kind in _BYTES_KINDS
                          else int.from_bytes(value, "big"), slot))
     return out
 
@@ -92,6 +108,12 @@ def load_cheats(db: DatabaseAPI, extra_data: bytes) -> list[Cheat]:
         return []
     blob = db.get(CHEATS_KEY_PREFIX + extra_data)
     return decode_cheats(blob) if blob is not None else []
+
+
+def impersonation(address: bytes) -> Cheat:
+    """The record a block carries while `address` is impersonated."""
+    signer = bytes(keccak(PrivateKey(impersonation_key(address)).public_key.to_bytes()))
+    return Cheat(IMPERSONATE, signer[12:], address)
 
 
 def apply_cheat(state: Any, cheat: Cheat) -> None:
@@ -119,6 +141,8 @@ class DevPoaiVM(PoaiVM):
     fork = "poai-prague-dev"
     # Set per node by poai.devmode.DevMode: () -> the dev clock's now (seconds).
     dev_clock: ClassVar[Any] = None
+    # signer -> impersonated sender, from the block's IMPERSONATE records (block_preprocessing)
+    _impersonated: Mapping[bytes, bytes] = MappingProxyType({})
 
     @classmethod
     def now(cls) -> float:
@@ -127,6 +151,23 @@ class DevPoaiVM(PoaiVM):
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         super().block_preprocessing(block)
+        impersonated: dict[bytes, bytes] = {}
         for cheat in load_cheats(self.chaindb.db, block.header.extra_data):
-            apply_cheat(self.state, cheat)
+            if cheat.kind == IMPERSONATE:
+                impersonated[cheat.address] = bytes(cheat.value)
+            else:
+                apply_cheat(self.state, cheat)
+        self._impersonated = impersonated
+
+    def apply_all_transactions(
+        self, transactions: Sequence[SignedTransactionAPI], base_header: BlockHeaderAPI
+    ) -> tuple[BlockHeaderAPI, tuple[ReceiptAPI, ...], tuple[ComputationAPI, ...]]:
+        # Import: a transaction signed by an impersonation key is sent by the address the
+        # block's IMPERSONATE record names.
+        impersonated = self._impersonated
+        for tx in transactions if impersonated else ():
+            sender = bytes(tx.sender)
+            if sender in impersonated:
+                cache_sender(tx, impersonated[sender])
+        return super().apply_all_transactions(transactions, base_header)
 
