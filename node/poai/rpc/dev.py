@@ -263,13 +263,14 @@ def revert(ctx: RpcContext, params: list[Any]) -> bool:
     block_hash = dev.pop_snapshot(parse_qty(param(params, 0, "snapshotId"), "snapshotId"))
     if block_hash is None:
         return False
-    header = ctx.header_by_hash(block_hash)
-    if header is None:
-        return False
-    try:
-        ctx.node.rewind_to(header)
-    except ValueError:  # the snapshot's block left the canonical chain meanwhile
-        return False
+    with ctx.node.lock:  # a chain read: this method runs without the lock (WITHOUT_LOCK)
+        header = ctx.header_by_hash(block_hash)
+        if header is None:
+            return False
+        try:
+            ctx.node.rewind_to(header)
+        except ValueError:  # the snapshot's block left the canonical chain meanwhile
+            return False
     return True
 
 
@@ -326,8 +327,9 @@ def _alias(method: str, handler: Handler) -> Handler:
     return aliased
 
 
-# Methods that wait for a block: they run without Node.lock (the mining thread needs it).
-MINING = frozenset({
+# Methods run without Node.lock: those that wait for a block (the mining thread needs the
+# lock), and the rest, which read the node only through head() and DevMode's own lock.
+WITHOUT_LOCK = frozenset({
     "evm_mine", "anvil_mine", "hardhat_mine", "anvil_setBalance", "hardhat_setBalance",
     "anvil_setCode", "hardhat_setCode", "anvil_setStorageAt", "hardhat_setStorageAt",
     "anvil_setNonce", "hardhat_setNonce", "evm_revert", "evm_increaseTime",

@@ -292,10 +292,10 @@ class RpcServer:
         methods = [req.get("method") if isinstance(req, dict) else None for req in requests]
         if all(m in LOCK_FREE for m in methods):
             return [self._dispatch(req) for req in requests]
-        if any(m in dev.MINING for m in methods):
+        if any(m in dev.WITHOUT_LOCK for m in methods):
             # A dev method waiting for a block must not hold Node.lock (the miner needs it):
             # such a batch takes the lock per request.
-            return [self._dispatch(req) if m in dev.MINING or m in LOCK_FREE
+            return [self._dispatch(req) if m in dev.WITHOUT_LOCK or m in LOCK_FREE
                     else self._dispatch_one_locked(req) for req, m in zip(requests, methods,
                                                                           strict=True)]
         self._prepare(requests)

@@ -8,7 +8,7 @@ import { network } from "hardhat";
 
 const artifact = (name) => JSON.parse(fs.readFileSync(path.join(process.env.POAI_ABI_DIR, `${name}.json`), "utf8"));
 const ABI = (name) => artifact(name).abi;
-const { ethers } = await network.connect({ network: "poai", override: { accounts: "remote" } });
+const { ethers } = await network.create({ network: "poai", override: { accounts: "remote" } });
 const send = (method, params = []) => ethers.provider.send(method, params);
 const head = async () => (await ethers.provider.getBlock("latest"));
 
