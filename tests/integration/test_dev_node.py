@@ -31,7 +31,7 @@ def test_hardhat_unlocked_accounts_pass_a_governor_vote(poai_node: NodeProcess) 
     assert result["blocksForDelay"] >= int(result["delay"]) + 1
     assert "TimelockUnexpectedOperationState" in result["earlyExecute"] or \
         "reverted" in result["earlyExecute"], result["earlyExecute"]
-    assert result["minDelay"] == "3600" and result["timeJump"] >= 3600 + 3600
+    assert result["minDelay"] == "3600" and result["timeJump"] >= 3600 + 1
     assert result["paid"] == "1"
 
 

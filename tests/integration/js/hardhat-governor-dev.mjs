@@ -64,7 +64,7 @@ try {
 }
 const minDelay = await timelock.getMinDelay();
 const queued = await head();
-await send("evm_increaseTime", [Number(minDelay) + 3600]);
+await send("evm_increaseTime", [Number(minDelay) + 1]);
 await send("evm_mine");
 const jumped = await head();
 await (await governor.execute(targets, values, calldatas, descHash)).wait();
