@@ -172,7 +172,7 @@ def cmd_node(args: argparse.Namespace) -> int:
             if args.dev else b"\x00" * 20
     from poai.p2p.cli import p2p_network  # P2P (owned by the p2p package)
     node = Node(datadir, config, mine=args.mine, miner_workers=args.miner_workers,
-                coinbase=coinbase, network=p2p_network(args))
+                coinbase=coinbase, network=p2p_network(args), dev=args.dev)
     from poai.rpc.server import new_event_loop
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(_serve(node, config, args, coinbase))
@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     datadir_arg(p)
     p.add_argument("--genesis", help="genesis config for a new data dir (default: devnet)")
     p.add_argument("--dev", action="store_true",
-                   help="devnet conveniences: print the 10 funded dev accounts and keys")
+                   help="development node: 10 funded unlocked accounts and anvil's "
+                        "evm_*/anvil_* methods (README: Developer node)")
     p.add_argument("--mine", action="store_true", help="mine blocks (quiz-loss proofs)")
     p.add_argument("--miner-workers", type=_positive, default=1, metavar="N",
                    help="miner worker processes, one per core (default 1)")

@@ -9,13 +9,18 @@ its miner) and emits `NewHead` to the listeners (RPC subscriptions, P2P announce
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.db.schema import SchemaV1
+from eth.rlp.sedes import chain_gaps
+from eth_typing import BlockNumber
 
 from poai.chain.chain import PoaiChain
 from poai.chain.forkchoice import reorg_diff
@@ -145,16 +150,9 @@ class BlockImporter:
             # then the state transition.
             chain.get_vm_class(block.header).validate_header(block.header, parent)
             chain.validate_seal(block.header)
-            buffer = self.buffer
             old_head = chain.get_canonical_head()
-            try:
+            with self._block_writes():
                 imported = chain.execute_and_store(block)
-                buffer.flush()
-            except BaseException:
-                buffer.discard()
-                raise
-            finally:
-                self._head = None
             return self._adopt(imported, old_head)
 
     def store_built(
@@ -168,20 +166,64 @@ class BlockImporter:
         rules, seal check (remembered), fork choice; `stored` runs once it is written, before
         the events (lock held).  The caller checks `head_version` under the lock first."""
         with self.lock:
-            buffer = self.buffer
             chain = self.chain
             old_head = chain.get_canonical_head()
-            try:
+            with self._block_writes():
                 overlay.flush()  # the template's state into the block's write buffer
                 chain.store_block(block)  # header rules + seal check, fork choice
-                buffer.flush()
-            except BaseException:
-                buffer.discard()
-                raise
-            finally:
-                self._head = None
             stored()
             return self._adopt(block, old_head, receipts)
+
+    @contextlib.contextmanager
+    def _block_writes(self) -> Iterator[WriteBuffer]:
+        """The block write buffer, flushed as one batch at the end (dropped on an error);
+        the cached head is re-read after (lock held)."""
+        buffer = self.buffer
+        try:
+            yield buffer
+            buffer.flush()
+        except BaseException:
+            buffer.discard()
+            raise
+        finally:
+            self._head = None
+
+    def rewind_to(self, target: BlockHeaderAPI) -> tuple[BlockAPI, ...]:
+        """Make the canonical block `target` the head again (a dev node's evm_revert): the
+        blocks after it leave the canonical chain (they stay stored, as side-chain blocks do)
+        and their transactions are dropped, not returned to the pool.  Returns them."""
+        with self.lock:
+            chain = self.chain
+            old_head = chain.get_canonical_head()
+            if chain.get_canonical_block_hash(target.block_number) != target.hash:
+                raise ValueError(f"block #{target.block_number} is not canonical")
+            removed = tuple(chain.get_canonical_block_by_number(BlockNumber(n))
+                            for n in range(target.block_number + 1, old_head.block_number + 1))
+            if not removed:
+                return ()
+            with self._block_writes() as buffer:
+                for block in removed:
+                    for tx in block.transactions:
+                        key = SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)
+                        if key in buffer:
+                            del buffer[key]
+                    del buffer[SchemaV1.make_block_number_to_hash_lookup_key(block.number)]
+                buffer[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+                # py-evm's record of which headers/blocks it holds: all up to the target, so
+                # the next block is an extension, not a gap fill over the dropped ones.
+                gaps = rlp.encode(((), target.block_number + 1), sedes=chain_gaps)
+                buffer[SchemaV1.make_header_chain_gaps_lookup_key()] = gaps
+                buffer[SchemaV1.make_chain_gaps_lookup_key()] = gaps
+            log.info("rewound to #%d 0x%s: %d blocks dropped", target.block_number,
+                     target.hash.hex(), len(removed))
+            self.head_version += 1
+            self._on_new_head()
+            self.txpool.on_new_head([], [])
+            head_block = chain.get_block_by_header(target)
+            chaindb = chain.chaindb
+            self.emit(NewHead(head_block, lambda: tuple(head_block.get_receipts(chaindb)),
+                              removed, ()))
+            return removed
 
     def _adopt(
         self,

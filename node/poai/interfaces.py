@@ -98,6 +98,8 @@ class NodeLike(Protocol):
     def network(self) -> Network | None: ...  # None: no networking
     @property
     def blob_store(self) -> BlobStore: ...  # expert blobs this node has (and serves)
+    @property
+    def dev(self) -> Any: ...  # poai.devmode.DevMode on a `--dev` node, else None
 
     def head(self) -> BlockHeaderAPI: ...
     def submit_raw_transaction(self, raw: bytes) -> bytes: ...
@@ -106,6 +108,7 @@ class NodeLike(Protocol):
     def current_quiz(self) -> QuizContext: ...
     def add_listener(self, fn: Callable[[Any], None]) -> None: ...
     def note_activity(self) -> None: ...  # an RPC request arrived (the miner yields)
+    def rewind_to(self, header: BlockHeaderAPI) -> tuple[BlockAPI, ...]: ...  # dev: evm_revert
 
 
 NetworkFactory = Callable[[Any], Network]  # builds the network of a started node

@@ -23,8 +23,10 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 
 from poai.chain.chain import PoaiChain, chain_class_for
 from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
+from poai.chain.devchain import DevPoaiVM
 from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
+from poai.devmode import DevMode
 from poai.governance.payloads import PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
@@ -57,9 +59,14 @@ class Node:
         coinbase: bytes = b"\x00" * 20,
         txpool: TxPoolLike | None = None,
         network: NetworkFactory | None = None,
+        dev: bool = False,
     ) -> None:
         """`txpool`: the transaction pool (default: a TxPool over this node's head state);
-        `network`: builds the node's network once its chain is open (default: none)."""
+        `network`: builds the node's network once its chain is open (default: none);
+        `dev`: a development node (`poai node --dev`): `self.dev` (DevMode) and the dev VM
+        rules (poai.chain.devchain); with `mine` it mines every second, and on request either
+        way (evm_mine, cheats; automine once a client turns it on: a `--dev` node without
+        `--mine` may be a P2P follower, which must not mine on gossiped transactions)."""
         if len(coinbase) != 20:
             raise ValueError("coinbase must be a 20-byte address")
         self.datadir = Path(datadir)
@@ -83,12 +90,17 @@ class Node:
             GovernedEpochAssets(config, self.blob_store.root, self.dataset_dir)
             if contracts is not None else None
         )
-        self.chain_class = chain_class_for(config, self.epoch_assets)
+        self.dev: DevMode | None = (
+            DevMode(automine=False, interval=1.0 if mine else 0.0) if dev else None)
+        self.chain_class = (
+            chain_class_for(config, self.epoch_assets, vm_class=DevPoaiVM,
+                            dev_clock=self.dev.now)
+            if self.dev is not None else chain_class_for(config, self.epoch_assets))
         self._opened: OpenChain | None = None
         self.importer = BlockImporter(self.lock, self.txpool, self._on_new_head)
         self.producer = BlockProducer(
             config, self.chain_class, self.importer, self.txpool, coinbase=coinbase, mine=mine,
-            miner_workers=miner_workers, network=lambda: self.network,
+            miner_workers=miner_workers, network=lambda: self.network, dev=self.dev,
         )
         if contracts is not None:  # expert payloads carried by the chain -> blob store
             self.add_listener(PayloadCollector(
@@ -195,6 +207,13 @@ class Node:
         """Validate (header, seal, state transition) and store a block; adopt it as head when it
         gives the greatest total difficulty.  Raises ValidationError for an invalid block."""
         return self.importer.import_block(block)
+
+    def rewind_to(self, header: BlockHeaderAPI) -> tuple[BlockAPI, ...]:
+        """Make the canonical block `header` the head again, dropping the blocks after it
+        (a dev node's evm_revert; BlockImporter.rewind_to)."""
+        if self.dev is None:
+            raise RuntimeError("rewinding the chain is for dev nodes only")
+        return self.importer.rewind_to(header)
 
     def note_activity(self) -> None:
         """An RPC request arrived: the miner defers drafting for a moment."""

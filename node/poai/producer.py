@@ -21,6 +21,7 @@ from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from poai.chain.builder import BlockDraft, BlockTemplate
 from poai.chain.chain import PoaiChain
 from poai.chain.config import ChainConfig
+from poai.chain.devchain import impersonation, store_cheats
 from poai.chain.governed import (
     GovernanceReadError,
     MissingBlobs,
@@ -28,6 +29,7 @@ from poai.chain.governed import (
     SeedStateUnavailable,
 )
 from poai.db.buffer import WriteBuffer
+from poai.devmode import DevMode, DevModeError, MineRequest
 from poai.importer import BlockImporter, ImportResult
 from poai.interfaces import ChainLock, Network, TxPoolLike
 from poai.quiz.context import QuizContext
@@ -105,8 +107,12 @@ class BlockProducer:
         mine: bool,
         miner_workers: int,
         network: Callable[[], Network | None],
+        dev: DevMode | None = None,
     ) -> None:
+        """`dev`: a dev node's controls (`poai node --dev`): the mining thread then also runs
+        without `mine` and mines on request, on transactions or on an interval (DevMode)."""
         self.config = config
+        self.dev = dev
         self.coinbase = coinbase
         self.mine = mine
         self.miner_workers = miner_workers
@@ -123,14 +129,15 @@ class BlockProducer:
         self._draft: _Draft | None = None  # the next block being filled (mining thread only)
         self._last_activity = 0.0  # time.monotonic() of the latest RPC request
         self._last_tx = 0.0  # ... and of the latest transaction submitted
+        self._dev_tx_arrived = False  # a transaction came since the last dev block
 
     @property
     def _chain(self) -> PoaiChain:
         return self._importer.chain
 
     def start(self) -> None:
-        """Start the mining thread (when mining)."""
-        if not self.mine:
+        """Start the mining thread (when mining, or on a dev node)."""
+        if not self.mine and self.dev is None:
             return
         self._miner = Miner(workers=self.miner_workers)
         self._stop.clear()
@@ -141,11 +148,15 @@ class BlockProducer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.dev is not None:
+            self.dev.wake()
         if self._miner is not None:
             self._miner.cancel()
         if self._mining_thread is not None:
             self._mining_thread.join(timeout=30)
             self._mining_thread = None
+        if self.dev is not None:
+            self.dev.fail_requests(DevModeError("the node is stopping"))
         if self._miner is not None:
             self._miner.close()
             self._miner = None
@@ -162,6 +173,9 @@ class BlockProducer:
     def note_transaction(self) -> None:
         """A transaction arrived: a block due now waits for the burst to end (BUSY_DEFER_S)."""
         self._last_tx = time.monotonic()
+        if self.dev is not None:  # automine: a block for it now
+            self._dev_tx_arrived = True
+            self.dev.wake()
 
     def mining_stats(self) -> MiningStats:
         miner = self._miner
@@ -178,7 +192,10 @@ class BlockProducer:
         backoff = 1.0
         while not self._stop.is_set():
             try:
-                self._mine_one()
+                if self.dev is not None:
+                    self._dev_step(self.dev)
+                else:
+                    self._mine_one()
                 backoff = 1.0
             except GovernanceReadError:
                 log.critical("governance state unreadable: mining stopped (logged above)")
@@ -212,7 +229,7 @@ class BlockProducer:
     def _mine_one(self) -> None:
         with self.lock:
             parent = self._importer.head()
-            wait = parent.timestamp + 1 - time.time()
+            wait = parent.timestamp + 1 - self._now()
         if wait > 0:
             # Never stamp a block ahead of the clock: wait for the next second, drafting the
             # block meanwhile.
@@ -225,6 +242,10 @@ class BlockProducer:
         started = time.monotonic()
         log.debug("slot: deferred %.3f s, drafted %d txs, build %.3f s, %d txs", deferred,
                   drafted, started - t0 - deferred, len(pending.template.block.transactions))
+        self._seal_and_commit(pending, started)
+
+    def _seal_and_commit(self, pending: PendingBlock, started: float) -> ImportResult | None:
+        """Mine the template's seal and store the block; None when stopped or the head moved."""
         miner = self._miner
         assert miner is not None  # the mining thread runs only with a miner
         attempts_before = miner.total_attempts()
@@ -236,12 +257,98 @@ class BlockProducer:
                 timeout=_MINE_SLICE_S,
             )
         if seal is None or self._stop.is_set():
-            return
+            return None
         attempts = miner.total_attempts() - attempts_before
-        self.commit_block(
+        return self.commit_block(
             pending, seal.nonce, seal.mix_hash,
             losses=tuple(seal.losses), attempts=attempts, seconds=time.monotonic() - started,
         )
+
+    # ---------------------------------------------------------------- dev node (--dev)
+    def _now(self) -> float:
+        """The clock blocks are stamped by: a dev node's can be moved (evm_increaseTime)."""
+        return self.dev.now() if self.dev is not None else time.time()
+
+    def _dev_step(self, dev: DevMode) -> None:
+        """One turn of a dev node's mining loop: a requested block (evm_mine, a cheat), else
+        a block when automine has transactions or the interval is up, else a short wait."""
+        req = dev.next_request()
+        if req is not None and not req.block and dev.applied_seq >= req.cheat_seq:
+            with self.lock:  # its cheats came with an earlier block
+                head = self._chain.get_block_by_header(self._importer.head())
+            req.done.set_result(head)
+            return
+        if req is None and not self._dev_block_due(dev):
+            if dev.interval == 1.0 and dev.next_timestamp is None and not dev.impersonated:
+                self._mine_one()  # as a non-dev node mines: drafting, one block a second
+            else:
+                dev.wait(0.05)
+            return
+        try:
+            block = None
+            while block is None and not self._stop.is_set():
+                block = self._dev_mine(dev, req)
+        except Exception as exc:
+            if req is None:
+                raise
+            req.done.set_exception(exc)
+            if isinstance(exc, DevModeError):
+                return
+            raise
+        if req is not None:
+            if block is None:
+                req.done.set_exception(DevModeError("the node is stopping"))
+            else:
+                req.done.set_result(block)
+
+    def _dev_block_due(self, dev: DevMode) -> bool:
+        with self.lock:
+            parent = self._importer.head()
+            if dev.interval > 1 and dev.now() >= parent.timestamp + dev.interval:
+                return True
+            if dev.interval == 1.0 and (dev.next_timestamp is not None or dev.impersonated) \
+                    and dev.now() >= parent.timestamp + 1:
+                return True
+            if dev.pending_cheats()[0]:
+                return True
+            if not (dev.automine and self._dev_tx_arrived):
+                return False
+            if self._candidates(parent):
+                self._dev_tx_arrived = False
+                return True
+        # Told before the pool has it (Node.submit_raw_transaction): look again shortly.
+        if time.monotonic() - self._last_tx > 1.0:
+            self._dev_tx_arrived = False
+        return False
+
+    def _dev_mine(self, dev: DevMode, req: MineRequest | None) -> BlockAPI | None:
+        """Build, seal and store one block now (dev clock, queued cheats; the timestamp a
+        request asks for); None when the head moved meanwhile (evm_revert) or the node stops."""
+        started = time.monotonic()
+        with self.lock:
+            parent = self._importer.head()
+            timestamp = req.timestamp if req is not None else None
+            if req is not None and req.spacing is not None:
+                timestamp = parent.timestamp + req.spacing
+            ts = dev.timestamp_for(parent, timestamp)
+            cheats, seq = dev.pending_cheats()
+            # While addresses are impersonated the block names them, so it re-executes.
+            records = cheats + [impersonation(a) for a in sorted(dev.impersonated)]
+            overlay = WriteBuffer(self._importer.buffer)
+            extra = store_cheats(overlay, records) if records else b""
+            draft = BlockDraft(self._chain_class(overlay), parent, self.coinbase, timestamp=ts,
+                               extra_data=extra)
+            draft.add(self._candidates(parent))
+            template = draft.finish()
+            quiz = self._chain.consensus_context.quiz_for(template.header)
+            pending = PendingBlock(template, overlay, self._importer.head_version, quiz)
+        result = self._seal_and_commit(pending, started)
+        if result is None:
+            return None
+        dev.block_stored(result.block, seq)
+        if result.block.transactions:  # automine: what did not fit goes in the next block
+            self._dev_tx_arrived = True
+        return result.block
 
     def _wait_for_burst_end(self) -> float:
         """While transactions are still arriving (the latest < DRAFT_IDLE_S ago), wait, at
@@ -282,7 +389,8 @@ class BlockProducer:
         """An empty draft on `parent` (call under the lock); its state lives in a private
         overlay until `commit_block`, so a failed import elsewhere never drops it."""
         overlay = WriteBuffer(self._importer.buffer)
-        draft = BlockDraft(self._chain_class(overlay), parent, self.coinbase)
+        draft = BlockDraft(self._chain_class(overlay), parent, self.coinbase,
+                           timestamp=max(parent.timestamp + 1, int(self._now())))
         return _Draft(draft, overlay, self._importer.head_version, bytes(parent.hash))
 
     def _draft_usable(self, d: _Draft) -> bool:
@@ -292,7 +400,7 @@ class BlockProducer:
         head = self._importer.head()
         if d.head_version != self._importer.head_version or d.parent_hash != bytes(head.hash):
             return False
-        if d.draft.header.timestamp != max(head.timestamp + 1, int(time.time())):
+        if d.draft.header.timestamp != max(head.timestamp + 1, int(self._now())):
             return False
         return all(self.txpool.get(h) is not None for h in d.draft.applied_hashes)
 

@@ -12,12 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from poai.api.service import InferenceService
-from poai.rpc import eth, params, poai, txpool, web3
+from poai.rpc import dev, eth, params, poai, txpool, web3
 from poai.rpc.filters import FilterManager
 from support.nodeproc import NodeProcess
 
 SIGNATURES: dict[str, tuple[params.Arg, ...]] = {
-    **web3.PARAMS, **eth.PARAMS, **txpool.PARAMS, **poai.PARAMS, **FilterManager.params(),
+    **web3.PARAMS, **eth.PARAMS, **txpool.PARAMS, **poai.PARAMS, **dev.PARAMS,
+    **FilterManager.params(),
     **InferenceService.params()}
 EXAMPLES = 150 if os.environ.get("CI") else 400
 

@@ -63,6 +63,7 @@ class DevNode:
         self.lock = threading.RLock()
         self.mine = False
         self.network = None  # no networking
+        self.dev = None  # not a --dev node: the dev-only methods are refused
         self.coinbase = b"\x00" * 20
         self.contracts: dict[str, bytes] = {}  # a chain without governance contracts
         # What governance names for the next epoch: not the genesis manifest, so RPC tests

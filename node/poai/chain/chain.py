@@ -108,14 +108,16 @@ class PoaiChain(Chain):
 
 
 def chain_class_for(
-    config: ChainConfig, epoch_assets: EpochAssetSource | None = None
+    config: ChainConfig, epoch_assets: EpochAssetSource | None = None,
+    *, vm_class: type[PoaiVM] = PoaiVM, **vm_attrs: Any,
 ) -> type[PoaiChain]:
     """`epoch_assets`: where each epoch's quiz assets come from (a Node passes its own, with
     its data dir's stores); default: governance with scratch stores when the config has
-    genesis contracts, the genesis assets otherwise."""
+    genesis contracts, the genesis assets otherwise.  `vm_class` and `vm_attrs`: a dev node's
+    VM (poai.chain.devchain.DevPoaiVM, its clock)."""
     if epoch_assets is None and config.genesis_contracts is not None:
         epoch_assets = GovernedEpochAssets(config)
-    vm = PoaiVM.configure(__name__="PoaiVM", poai_config=config)
+    vm = vm_class.configure(__name__=vm_class.__name__, poai_config=config, **vm_attrs)
     cls: type[PoaiChain] = PoaiChain.configure(
         __name__="PoaiChain",
         vm_configuration=((0, vm),),

@@ -142,7 +142,12 @@ class PoaiVM(PragueVM):
                 f"difficulty {header.difficulty} of block #{header.block_number}, "
                 f"expected {expected}"
             )
-        check_not_in_future(header, cfg.max_future_drift, time.time())
+        check_not_in_future(header, cfg.max_future_drift, cls.now())
+
+    @classmethod
+    def now(cls) -> float:
+        """The clock the future-timestamp rule reads (a dev chain's moves: devchain.py)."""
+        return time.time()
 
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from poai.interfaces import NodeLike
-from poai.rpc import eth, format, poai, txpool, web3
+from poai.rpc import dev, eth, format, poai, txpool, web3
 from poai.rpc.context import RpcContext
 from poai.rpc.errors import (
     INTERNAL_ERROR,
@@ -108,7 +108,7 @@ class RpcServer:
         self.ctx.filters = self.filters
         self.methods: dict[str, Handler] = {}
         self.params: dict[str, tuple[Arg, ...]] = dict(SUBSCRIPTION_PARAMS)
-        for module in (web3, eth, txpool, poai):
+        for module in (web3, eth, txpool, poai, dev):  # dev: `--dev` only, else refused
             self.methods.update(module.METHODS)
             self.params.update(module.PARAMS)
         self.methods.update(self.filters.methods())
@@ -292,11 +292,21 @@ class RpcServer:
         methods = [req.get("method") if isinstance(req, dict) else None for req in requests]
         if all(m in LOCK_FREE for m in methods):
             return [self._dispatch(req) for req in requests]
+        if any(m in dev.WITHOUT_LOCK for m in methods):
+            # A dev method waiting for a block must not hold Node.lock (the miner needs it):
+            # such a batch takes the lock per request.
+            return [self._dispatch(req) if m in dev.WITHOUT_LOCK or m in LOCK_FREE
+                    else self._dispatch_one_locked(req) for req, m in zip(requests, methods,
+                                                                          strict=True)]
         self._prepare(requests)
         if all(m in LOCK_FREE or m in POOL_ONLY for m in methods):
             return [self._dispatch(req) for req in requests]
         with self.node.lock:
             return [self._dispatch(req) for req in requests]
+
+    def _dispatch_one_locked(self, req: Any) -> dict[str, Any] | None:
+        with self.node.lock:
+            return self._dispatch(req)
 
     def _validate(self, req: Any) -> tuple[Any, str, list[Any]]:
         if not isinstance(req, dict):

@@ -144,6 +144,12 @@ def verify_sender(tx: SignedTransactionAPI, tx_hash: bytes | None = None) -> byt
     return bytes(sender)
 
 
+def assume_sender(tx_hash: bytes, sender: bytes) -> None:
+    """Take `sender` as the sender of the transaction `tx_hash`, whatever key signed it: a dev
+    node's impersonated account (anvil_impersonateAccount; poai.chain.devchain).  Dev only."""
+    _senders[tx_hash] = sender
+
+
 def verify_raw(builder: type[TransactionBuilderAPI], raw: bytes) -> None:
     """Decode ``raw`` and check its signature now, so a later `decode_transaction` and
     `TxPool.add` of the same bytes skip that work; errors are left for that later call."""
