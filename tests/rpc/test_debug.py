@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support.devnode import ACCOUNTS
 from support.rpcclient import Rpc, RpcFailure, ServerThread
-from support.tracing_contracts import A_STEPS, traced_chain
+from support.tracing_contracts import A_RUNTIME, A_STEPS, deploy_code, traced_chain
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,17 @@ def test_trace_transaction_call_tracer(chain: dict[str, Any]) -> None:
                             {"tracer": "callTracer", "tracerConfig": {"withLog": True}})
     assert res["error"] == "execution reverted" and res["revertReason"] == "assert(false)"
     assert res["calls"][0]["to"] == "0x" + chain["a"].hex()
+
+
+def test_trace_of_a_creation(chain: dict[str, Any]) -> None:
+    (deploy_a, _) = chain["rpc"].call("debug_traceBlockByNumber", "0x1", {"tracer": "callTracer"})
+    res = deploy_a["result"]
+    assert res["type"] == "CREATE" and res["to"] == "0x" + chain["a"].hex()
+    assert res["input"] == "0x" + deploy_code(A_RUNTIME).hex()
+    assert res["output"] == "0x" + A_RUNTIME.hex()
+    steps = chain["rpc"].call("debug_traceTransaction", deploy_a["txHash"])["structLogs"]
+    assert [s["op"] for s in steps] == ["PUSH1", "PUSH1", "PUSH1", "CODECOPY", "PUSH1", "PUSH1",
+                                        "RETURN"]
 
 
 def test_trace_block_by_number_and_hash(chain: dict[str, Any]) -> None:
