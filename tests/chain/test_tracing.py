@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 from poai.chain.tracing import (
     CallTracer,
     CallTracerConfig,
@@ -19,6 +20,9 @@ from poai.chain.tracing import (
 )
 from poai.chain.tracing.engine import TracingComputation
 from support.tracing_contracts import A_GAS, A_GAS_AGAIN, A_RUNTIME, A_STEPS, traced_chain
+
+# D self-destructs: py-evm warns about the opcode on every run
+pytestmark = pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +134,37 @@ def test_replay_reproduces_the_blocks_receipts(chain: dict[str, Any]) -> None:
     assert [int(t.result["gasUsed"], 16) for t in traced] == used
     assert [t.tx_hash for t in traced] == [tx.hash for tx in block.transactions]
     assert "calls" not in traced[3].result and traced[3].result["gasUsed"] == hex(21_000)
+
+
+def test_call_tracer_frame_kinds(chain: dict[str, Any]) -> None:
+    """STATICCALL (no value; a write inside is "write protection"), DELEGATECALL (from D to
+    A's code, value passed on), CREATE2 and SELFDESTRUCT as geth reports them."""
+    (out,) = replay_block(chain["node"].chain, chain["block3"],
+                          lambda i: CallTracer(CallTracerConfig(with_log=True)) if i else None)
+    res = out.result
+    a, d = "0x" + chain["a"].hex(), "0x" + chain["d"].hex()
+    assert "error" not in res and res["to"] == d
+    static, delegate, create2, destruct = res["calls"]
+    assert (static["type"], static["from"], static["to"]) == ("STATICCALL", d, a)
+    assert static["error"] == "write protection" and "value" not in static
+    assert static["gas"] == hex(10_000) and static["gasUsed"] == hex(10_000)  # all burnt
+    assert (delegate["type"], delegate["from"], delegate["to"]) == ("DELEGATECALL", d, a)
+    assert delegate["value"] == "0x0" and delegate["output"] == "0x" + f"{0x2a:064x}"
+    assert delegate["logs"][0]["address"] == d  # A's LOG0 ran in D's context
+    created = keccak(b"\xff" + chain["d"] + (1).to_bytes(32, "big") + keccak(b""))[12:]
+    assert (create2["type"], create2["to"], create2["input"]) == ("CREATE2",
+                                                                 "0x" + created.hex(), "0x")
+    assert (destruct["type"], destruct["to"], destruct["gas"], destruct["value"]) == (
+        "SELFDESTRUCT", "0x" + "22" * 20, "0x0", "0x0")
+    steps = next(iter(replay_block(chain["node"].chain, chain["block3"],
+                                   lambda i: StructLogger() if i else None))).result
+    ops = [s["op"] for s in steps["structLogs"] if s["depth"] == 1]
+    assert ops[-1] == "SELFDESTRUCT" and ops.count("CREATE2") == 1
+    diff = next(iter(replay_block(chain["node"].chain, chain["block3"], lambda i: PrestateTracer(
+        PrestateTracerConfig(diff_mode=True)) if i else None))).result
+    slot = "0x" + "00" * 31 + "01"
+    assert diff["post"][d]["storage"] == {slot: "0x" + f"{0x2a:064x}"}  # via DELEGATECALL
+    assert diff["post"]["0x" + created.hex()] == {"nonce": 1}
 
 
 def test_timeout_aborts_the_trace(chain: dict[str, Any]) -> None:

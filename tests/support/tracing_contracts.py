@@ -27,6 +27,14 @@ def b_runtime(a: bytes) -> bytes:
         "5af150" "7f4e487b71" + "00" * 28 + "600052" "6001600452" "60246000fd")
 
 
+def d_runtime(a: bytes) -> bytes:
+    """D: STATICCALL(10000 gas, A) (A's SSTORE: write protection), DELEGATECALL(A) (A's code on
+    D's storage), CREATE2(salt 1, empty init code), SELFDESTRUCT(0x22..22)."""
+    return (bytes.fromhex("600060006000600073") + a + bytes.fromhex("612710fa50")
+            + bytes.fromhex("600060006000600073") + a + bytes.fromhex("5af450")
+            + bytes.fromhex("6001600060006000f550") + b"\x73" + b"\x22" * 20 + b"\xff")
+
+
 def deploy_code(runtime: bytes) -> bytes:
     n = len(runtime)
     assert n < 256
@@ -45,7 +53,8 @@ def raw_tx(sender: int, nonce: int, to: bytes | None, data: bytes = b"", gas: in
 
 def traced_chain() -> dict[str, Any]:
     """Block 1 deploys A and B; block 2 calls A, B, A again (so the third call sees the
-    first's write: the replay must run the block's earlier transactions)."""
+    first's write: the replay must run the block's earlier transactions) and makes a transfer;
+    block 3 deploys D and calls it."""
     node = DevNode()
     sender = bytes.fromhex(ACCOUNTS[0].address[2:])
     a = generate_contract_address(sender, 0)
@@ -58,4 +67,10 @@ def traced_chain() -> dict[str, Any]:
         node.submit_raw_transaction(raw)
     block = node.mine_block()
     assert len(block.transactions) == 4
-    return {"node": node, "block": block, "a": a, "b": b, "sender": sender}
+    d = generate_contract_address(sender, 5)  # block 3: deploy D, call it
+    for raw in (raw_tx(0, 5, None, deploy_code(d_runtime(a))), raw_tx(0, 6, d, gas=300_000)):
+        node.submit_raw_transaction(raw)
+    block3 = node.mine_block()
+    assert len(block3.transactions) == 2
+    return {"node": node, "block": block, "a": a, "b": b, "d": d, "sender": sender,
+            "block3": block3}

@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
@@ -134,9 +134,7 @@ class Frame:
     child_cost: int | None = None
     pc_after: int = 0
     call_target: bytes | None = None
-    step: Step | None = None
     logs_at_entry: int = 0
-    data: dict[str, Any] = field(default_factory=dict)  # a tracer's own per-frame record
 
 
 @dataclass
@@ -230,7 +228,6 @@ class TraceEngine:
         self.env = env
         self.deadline = deadline
         self.frames: list[Frame] = []
-        self.top: Frame | None = None
         self.log_index = first_log_index
         self._ops = 0
 
@@ -247,7 +244,6 @@ class TraceEngine:
             frame = Frame(kind=kind, depth=0, sender=env.sender,
                           to=message.storage_address if message.is_create else (env.to or b""),
                           value=env.value, gas=env.gas_limit, input=env.data)
-            self.top = frame
         else:
             parent = self.frames[-1]
             kind = parent.op if parent.op in CALL_OPS else (
