@@ -95,12 +95,13 @@ def _error(rpc: Rpc, method: str, *params: Any) -> tuple[int, str]:
     ({"tracer": "4byteTracerX"}, "tracer not found"),
     ({"tracer": 7}, "tracer: expected a string"),
     ({"tracer": "callTracer", "tracerConfig": []}, "tracerConfig: expected an object"),
-    ({"tracer": "callTracer", "tracerConfig": {"onlyTopcall": True}}, "unknown field"),
+    ({"tracer": "callTracer", "tracerConfig": {"onlyTopcall": True}},
+     "unknown tracerConfig field 'onlyTopcall'"),
     ({"tracer": "callTracer", "tracerConfig": {"withLog": "yes"}}, "withLog"),
     ({"tracer": "prestateTracer", "tracerConfig": {"diffMode": True, "includeEmpty": True}},
      "diffMode with includeEmpty"),
-    ({"timeout": "5 seconds"}, "invalid timeout"),
-    ({"timeout": 5}, "invalid timeout"),
+    ({"timeout": "5 seconds"}, "timeout '5 seconds'"),
+    ({"timeout": 5}, "timeout 5"),
     ({"limit": -1}, "limit"),
     ({"enableMemory": 1}, "enableMemory"),
     ({"tracers": "callTracer"}, "unknown field 'tracers'"),
@@ -109,7 +110,8 @@ def _error(rpc: Rpc, method: str, *params: Any) -> tuple[int, str]:
 def test_malformed_trace_config_is_invalid_params(chain: dict[str, Any], config: Any,
                                                   words: str) -> None:
     code, message = _error(chain["rpc"], "debug_traceTransaction", chain["hashes"][0], config)
-    assert code == -32602 and words in message and "\n" not in message
+    assert code == -32602 and "\n" not in message
+    assert message.startswith("invalid argument 1 (config): ") and words in message
 
 
 @pytest.mark.parametrize(("config", "words"), [
@@ -121,7 +123,8 @@ def test_malformed_trace_call_config_is_invalid_params(chain: dict[str, Any], co
                                                        words: str) -> None:
     code, message = _error(chain["rpc"], "debug_traceCall", {"to": "0x" + "11" * 20},
                            "latest", config)
-    assert code == -32602 and words in message
+    assert code == -32602 and message.startswith("invalid argument 2 (config)")
+    assert words in message
 
 
 def test_trace_errors_in_geths_words(chain: dict[str, Any]) -> None:

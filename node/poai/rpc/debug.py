@@ -56,19 +56,21 @@ class TraceOptions:
 
 # -- config parsing ---------------------------------------------------------------------------
 
-def _bool(config: Mapping[str, Any], key: str, where: str) -> bool:
+# Messages name the field within the config; TRACE_CONFIG puts the argument's name first.
+
+def _bool(config: Mapping[str, Any], key: str, where: str = "") -> bool:
     value = config.get(key, False)
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InvalidParams(f"invalid {where}.{key}: expected true or false")
+        raise InvalidParams(f"{where}{key}: expected true or false")
     return value
 
 
-def _fields(config: Mapping[str, Any], allowed: set[str], where: str) -> None:
+def _fields(config: Mapping[str, Any], allowed: set[str], what: str = "") -> None:
     unknown = sorted(set(config) - allowed)
     if unknown:
-        raise InvalidParams(f"invalid {where}: unknown field {unknown[0]!r} "
+        raise InvalidParams(f"unknown {what}field {unknown[0]!r} "
                             f"(known: {', '.join(sorted(allowed))})")
 
 
@@ -80,14 +82,14 @@ _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
 def parse_duration(text: Any) -> float:
     """A Go duration ("5s", "1m30s", "250ms") in seconds, as geth's `timeout`."""
     if not isinstance(text, str) or not text:
-        raise InvalidParams(f"invalid timeout {text!r}: expected a duration such as \"10s\"")
+        raise InvalidParams(f"timeout {text!r}: expected a duration such as \"10s\"")
     if text == "0":
         return 0.0
     pos, total = 0, 0.0
     while pos < len(text):
         m = _DURATION.match(text, pos)
         if m is None:
-            raise InvalidParams(f"invalid timeout {text!r}: expected a duration such as "
+            raise InvalidParams(f"timeout {text!r}: expected a duration such as "
                                 "\"10s\" or \"500ms\"")
         total += float(m.group(1)) * _UNIT[m.group(2)]
         pos = m.end()
@@ -105,15 +107,15 @@ def parse_trace_config(config: Any, *, allowed: set[str] | None = None) -> Trace
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise InvalidParams("invalid trace config: expected an object")
-    _fields(config, allowed or _TRACE_FIELDS, "trace config")
+        raise InvalidParams("expected an object")
+    _fields(config, allowed or _TRACE_FIELDS)
     timeout = DEFAULT_TIMEOUT
     if config.get("timeout") is not None:
         timeout = min(parse_duration(config["timeout"]), MAX_TIMEOUT)
     name = config.get("tracer")
     tracer_config = config.get("tracerConfig")
     if tracer_config is not None and not isinstance(tracer_config, dict):
-        raise InvalidParams("invalid tracerConfig: expected an object")
+        raise InvalidParams("tracerConfig: expected an object")
     tracer_config = tracer_config or {}
     make: Callable[[], Tracer]
     if name is None or name == "":
@@ -121,54 +123,59 @@ def parse_trace_config(config: Any, *, allowed: set[str] | None = None) -> Trace
         if limit is None:
             limit = 0
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise InvalidParams("invalid trace config.limit: expected a non-negative integer")
+            raise InvalidParams("limit: expected a non-negative integer")
         slc = StructLogConfig(
-            enable_memory=_bool(config, "enableMemory", "trace config"),
-            disable_stack=_bool(config, "disableStack", "trace config"),
-            disable_storage=_bool(config, "disableStorage", "trace config"),
-            enable_return_data=_bool(config, "enableReturnData", "trace config"),
+            enable_memory=_bool(config, "enableMemory"),
+            disable_stack=_bool(config, "disableStack"),
+            disable_storage=_bool(config, "disableStorage"),
+            enable_return_data=_bool(config, "enableReturnData"),
             limit=limit)
         make = lambda: StructLogger(slc)  # noqa: E731
     elif name == "callTracer":
-        _fields(tracer_config, {"onlyTopCall", "withLog"}, "tracerConfig")
-        ctc = CallTracerConfig(only_top_call=_bool(tracer_config, "onlyTopCall", "tracerConfig"),
-                               with_log=_bool(tracer_config, "withLog", "tracerConfig"))
+        _fields(tracer_config, {"onlyTopCall", "withLog"}, "tracerConfig ")
+        ctc = CallTracerConfig(only_top_call=_bool(tracer_config, "onlyTopCall", "tracerConfig."),
+                               with_log=_bool(tracer_config, "withLog", "tracerConfig."))
         make = lambda: CallTracer(ctc)  # noqa: E731
     elif name == "prestateTracer":
         _fields(tracer_config, {"diffMode", "disableCode", "disableStorage", "includeEmpty"},
-                "tracerConfig")
+                "tracerConfig ")
         ptc = PrestateTracerConfig(
-            diff_mode=_bool(tracer_config, "diffMode", "tracerConfig"),
-            disable_code=_bool(tracer_config, "disableCode", "tracerConfig"),
-            disable_storage=_bool(tracer_config, "disableStorage", "tracerConfig"),
-            include_empty=_bool(tracer_config, "includeEmpty", "tracerConfig"))
+            diff_mode=_bool(tracer_config, "diffMode", "tracerConfig."),
+            disable_code=_bool(tracer_config, "disableCode", "tracerConfig."),
+            disable_storage=_bool(tracer_config, "disableStorage", "tracerConfig."),
+            include_empty=_bool(tracer_config, "includeEmpty", "tracerConfig."))
         if ptc.diff_mode and ptc.include_empty:
-            raise InvalidParams("invalid tracerConfig: cannot use diffMode with includeEmpty")
+            raise InvalidParams("tracerConfig: cannot use diffMode with includeEmpty")
         make = lambda: PrestateTracer(ptc)  # noqa: E731
     elif isinstance(name, str):
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise InvalidParams(f"tracer not found: {shown!r} (this node has the struct logger "
                             f"and {', '.join(_TRACERS)}; no JavaScript tracers)")
     else:
-        raise InvalidParams("invalid trace config.tracer: expected a string")
+        raise InvalidParams("tracer: expected a string")
     return TraceOptions(make, timeout)
 
 
 def TRACE_CONFIG(value: Any, name: str) -> None:
-    parse_trace_config(value)
+    try:
+        parse_trace_config(value)
+    except InvalidParams as exc:
+        raise InvalidParams(f"invalid {name}: {exc.message}") from None
 
 
 def TRACE_CALL_CONFIG(value: Any, name: str) -> None:
-    parse_trace_config(value, allowed=_CALL_FIELDS)
-    if isinstance(value, dict):
+    try:
+        parse_trace_config(value, allowed=_CALL_FIELDS)
         if value.get("blockOverrides") is not None:
-            raise InvalidParams("invalid trace config.blockOverrides: not supported by this "
-                                "node (use stateOverrides)")
+            raise InvalidParams("blockOverrides: not supported by this node (use "
+                                "stateOverrides)")
         if value.get("txIndex") is not None:
-            raise InvalidParams("invalid trace config.txIndex: not supported by this node "
-                                "(trace on the block before, with debug_traceBlock*)")
-        if value.get("stateOverrides") is not None:
-            STATE_OVERRIDES(value["stateOverrides"], "trace config.stateOverrides")
+            raise InvalidParams("txIndex: not supported by this node (trace on the block "
+                                "before, with debug_traceBlock*)")
+    except InvalidParams as exc:
+        raise InvalidParams(f"invalid {name}: {exc.message}") from None
+    if value.get("stateOverrides") is not None:
+        STATE_OVERRIDES(value["stateOverrides"], f"{name}.stateOverrides")
 
 
 # -- running ----------------------------------------------------------------------------------
