@@ -139,3 +139,10 @@ def test_trace_errors_in_geths_words(chain: dict[str, Any]) -> None:
     assert _error(rpc, "debug_traceTransaction", chain["hashes"][0], {"timeout": "1ns"}) == (
         -32000, "execution timeout")
     assert _error(rpc, "debug_traceTransaction", "0x12")[0] == -32602
+    a, poor = "0x" + chain["a"].hex(), "0x" + "99" * 20
+    assert _error(rpc, "debug_traceCall", {"to": a, "gas": "0x1"}) == (
+        -32000, "tracing failed: intrinsic gas too low: have 1, want 21000")
+    assert _error(rpc, "debug_traceCall", {"to": a, "from": poor, "value": "0x1"}) == (
+        -32000, "tracing failed: insufficient funds for gas * price + value")
+    assert _error(rpc, "debug_traceCall", {"to": a, "from": poor, "gasPrice": "0x1"}) == (
+        -32000, "tracing failed: insufficient funds for gas * price + value")

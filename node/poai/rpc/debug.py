@@ -231,7 +231,10 @@ def trace_call(ctx: RpcContext, params: list[Any]) -> Any:
             return _run(lambda: trace_transaction_on(vm, state, tx, options.make_tracer(),
                                                      timeout=options.timeout))
         except ValidationError as exc:
-            raise ServerError(f"tracing failed: {exc}") from None
+            text = str(exc)
+            if "balance" in text or "afford" in text:
+                text = "insufficient funds for gas * price + value"
+            raise ServerError(f"tracing failed: {text}") from None
 
 
 def _call_transaction(vm: Any, state: Any, req: execution.CallRequest, gas_limit: int) -> Any:
@@ -246,6 +249,11 @@ def _call_transaction(vm: Any, state: Any, req: execution.CallRequest, gas_limit
     signed = vm.create_transaction(nonce=state.get_nonce(req.sender), gas_price=req.gas_price,
                                    gas=gas, to=req.to, value=req.value, data=req.data,
                                    v=27, r=1, s=1)
+    if gas < signed.intrinsic_gas:
+        if req.gas is None or gas < req.gas:  # capped by what the balance pays for
+            raise ServerError("tracing failed: insufficient funds for gas * price + value")
+        raise ServerError(f"tracing failed: intrinsic gas too low: have {gas}, want "
+                          f"{signed.intrinsic_gas}")
     return SpoofTransaction(signed, sender=req.sender, access_list=req.access_list,
                             validate=lambda: None)
 
