@@ -74,3 +74,10 @@ def test_admin_is_off_unless_loopback_or_asked(node: DevNode) -> None:
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_node_takes_rpc_admin() -> None:
+    from poai import cli  # the `poai node` flag that serves admin_* on a public --rpc-addr
+
+    assert cli.build_parser().parse_args(["node", "--rpc-admin"]).rpc_admin is True
+    assert cli.build_parser().parse_args(["node"]).rpc_admin is False
