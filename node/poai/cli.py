@@ -186,7 +186,7 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         from poai.chain.devaccounts import DEV_MNEMONIC, dev_accounts
         accounts = tuple(a.address for a in dev_accounts(config.dev_mnemonic or DEV_MNEMONIC, 10))
     server = RpcServer(node, host=args.rpc_addr, port=args.rpc_port, cors_origins=args.cors,
-                       accounts=accounts)
+                       accounts=accounts, admin_api=True if args.rpc_admin else None)
     from poai.api.service import ApiStartError, attach_api  # -- inference API --
     api = attach_api(server, node, args)
     try:
@@ -363,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="miner worker processes, one per core (default 1)")
     p.add_argument("--rpc-addr", default="127.0.0.1", help="RPC listen address")
     p.add_argument("--rpc-port", type=_port, default=8545, help="RPC port (default 8545)")
+    p.add_argument("--rpc-admin", action="store_true",
+                   help="serve admin_* (node and peer info) also when --rpc-addr is not "
+                        "loopback (on loopback it always is)")
     p.add_argument("--cors", type=_parse_origins, default=("*",), metavar="ORIGINS",
                    help='comma-separated allowed CORS origins (default "*")')
     p.add_argument("--coinbase", type=_parse_address, metavar="ADDR",

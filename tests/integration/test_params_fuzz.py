@@ -12,14 +12,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from poai.api.service import InferenceService
-from poai.rpc import dev, eth, params, poai, txpool, web3
+from poai.rpc import admin, debug, dev, eth, params, poai, txpool, web3
 from poai.rpc.filters import FilterManager
 from support.nodeproc import NodeProcess
 
 SIGNATURES: dict[str, tuple[params.Arg, ...]] = {
     **web3.PARAMS, **eth.PARAMS, **txpool.PARAMS, **poai.PARAMS, **dev.PARAMS,
-    **FilterManager.params(),
-    **InferenceService.params()}
+    **FilterManager.params(), **InferenceService.params(), **debug.PARAMS, **admin.PARAMS,
+    **admin.ADMIN_PARAMS}
 EXAMPLES = 150 if os.environ.get("CI") else 400
 
 junk_scalar = st.one_of(st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False),
@@ -36,6 +36,7 @@ GOOD: dict[Any, Any] = {
     params.HASH: "0x" + "00" * 32, params.BOOL: False, params.STRING: "newHeads",
     params.BLOCK: "latest", params.BLOCK_OR_HASH: "latest", params.TRANSACTION: {},
     params.FILTER: {}, params.STATE_OVERRIDES: {}, params.PERCENTILES: [], params.ANY: None,
+    debug.TRACE_CONFIG: {}, debug.TRACE_CALL_CONFIG: {},
 }
 BAD: dict[Any, st.SearchStrategy[Any]] = {
     params.QTY: st.one_of(not_hex, st.just("0x"), st.integers(max_value=-1)),
@@ -62,6 +63,12 @@ BAD: dict[Any, st.SearchStrategy[Any]] = {
                                       st.just({"0x" + "11" * 20: {"balance": "lots"}})),
     params.PERCENTILES: st.one_of(junk_scalar, st.just([101]), st.just(["50"]),
                                   st.just([True])),
+    debug.TRACE_CONFIG: st.one_of(junk_scalar, st.just({"tracer": "jsTracer"}),
+                                  st.just({"tracer": "callTracer", "tracerConfig": 1}),
+                                  st.just({"timeout": "soon"}), st.just({"limit": -1})),
+    debug.TRACE_CALL_CONFIG: st.one_of(junk_scalar, st.just({"tracer": 1}),
+                                       st.just({"blockOverrides": {}}),
+                                       st.just({"stateOverrides": {"0x12": {}}})),
 }
 
 

@@ -10,6 +10,7 @@ each of a block's N transactions would otherwise decode and format all N receipt
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, overload
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
@@ -35,6 +36,7 @@ class RpcContext:
         self.client_version = client_version
         self.accounts = accounts
         self.filters: Any = None  # set by the server (poai.rpc.filters.FilterManager)
+        self.method_names: Callable[[], Iterable[str]] = tuple  # set by the server: rpc_modules
         self._blocks: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> BlockAPI
         self._receipts_json: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> [receipt JSON]
         self._receipts: Any = LRU(BLOCK_CACHE_SIZE)  # block hash -> receipts (new heads')

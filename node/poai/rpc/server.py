@@ -15,6 +15,7 @@ about as much as the method under the GIL.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import secrets
@@ -25,7 +26,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from poai.interfaces import NodeLike
-from poai.rpc import dev, eth, format, poai, txpool, web3
+from poai.rpc import admin, debug, dev, eth, format, poai, txpool, web3
 from poai.rpc.context import RpcContext
 from poai.rpc.errors import (
     INTERNAL_ERROR,
@@ -53,7 +54,7 @@ Handler = Callable[[RpcContext, list[Any]], Any]
 LOCK_FREE = frozenset({
     "web3_clientVersion", "web3_sha3", "net_version", "net_listening", "net_peerCount",
     "eth_chainId", "eth_blockNumber", "eth_mining", "eth_hashrate", "eth_accounts",
-    "eth_coinbase",
+    "eth_coinbase", "rpc_modules",
 })
 
 # Methods whose chain reads go through the pool (its own lock, the head's state read from
@@ -84,6 +85,16 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an --rpc-addr) only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _error(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
@@ -98,7 +109,7 @@ class RpcServer:
     def __init__(self, node: NodeLike, *, host: str = "127.0.0.1", port: int = 8545,
                  cors_origins: tuple[str, ...] = ("*",), accounts: tuple[bytes, ...] = (),
                  max_batch: int = MAX_BATCH, max_body: int = MAX_BODY,
-                 workers: int = 4) -> None:
+                 workers: int = 4, admin_api: bool | None = None) -> None:
         self.node = node
         self.host, self.port = host, port
         self.cors_origins = cors_origins
@@ -108,9 +119,15 @@ class RpcServer:
         self.ctx.filters = self.filters
         self.methods: dict[str, Handler] = {}
         self.params: dict[str, tuple[Arg, ...]] = dict(SUBSCRIPTION_PARAMS)
-        for module in (web3, eth, txpool, poai, dev):  # dev: `--dev` only, else refused
+        # dev: `--dev` only, else refused
+        for module in (web3, eth, txpool, poai, debug, admin, dev):
             self.methods.update(module.METHODS)
             self.params.update(module.PARAMS)
+        # admin_* tells about the node and its peers: on loopback only unless asked for
+        if admin_api if admin_api is not None else is_loopback(host):
+            self.methods.update(admin.ADMIN_METHODS)
+            self.params.update(admin.ADMIN_PARAMS)
+        self.ctx.method_names = self.methods.keys
         self.methods.update(self.filters.methods())
         self.params.update(self.filters.params())
         undeclared = sorted(set(self.methods) - set(self.params))
