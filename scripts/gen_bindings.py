@@ -1,7 +1,10 @@
 """Regenerate bindings/: ABI + bytecode JSON per contract and typed Python bindings over web3.
 
 One command: `.venv/bin/python scripts/gen_bindings.py` (compiles contracts/ with the npm solc
-through scripts/solc-wrapper.js, offline). `--check` exits 1 when the checked-in bindings are stale.
+through scripts/solc-wrapper.js, offline). It writes bindings/abi, the same JSON into the installed
+package's node/poai/bindings/abi (what `poai.bindings` reads at run time, generic over the ABI) and
+bindings/python/poai_bindings.py (typed per-function wrappers, for the repository's scripts).
+`--check` exits 1 when the checked-in bindings are stale.
 Same compiler settings as hardhat.config.js (solc 0.8.37, prague, optimizer 200 runs).
 """
 
@@ -19,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"
 ABI_DIR = ROOT / "bindings" / "abi"
+PKG_ABI_DIR = ROOT / "node" / "poai" / "bindings" / "abi"
 PY_OUT = ROOT / "bindings" / "python" / "poai_bindings.py"
 NODE = ROOT / "node_modules" / ".bin" / "node"
 WRAPPER = ROOT / "scripts" / "solc-wrapper.js"
@@ -204,8 +208,9 @@ def render_python(arts: dict[str, dict[str, Any]]) -> str:
 
 def render_all(arts: dict[str, dict[str, Any]]) -> dict[Path, str]:
     files = {
-        ABI_DIR / f"{n}.json": json.dumps(a, indent=1, sort_keys=True) + "\n"
+        d / f"{n}.json": json.dumps(a, indent=1, sort_keys=True) + "\n"
         for n, a in arts.items()
+        for d in (ABI_DIR, PKG_ABI_DIR)
     }
     files[PY_OUT] = render_python(arts)
     return files
@@ -226,6 +231,10 @@ def stale_reasons() -> list[str]:
     for name, art in arts.items():
         if art.get("sourceHash") != digest:
             reasons.append(f"{name}.json was built from other sources (sourceHash differs)")
+        pkg = PKG_ABI_DIR / f"{name}.json"
+        if not pkg.exists() or json.loads(pkg.read_text()) != art:
+            reasons.append(f"node/poai/bindings/abi/{name}.json differs from "
+                           f"bindings/abi/{name}.json")
     if not PY_OUT.exists() or PY_OUT.read_text() != render_python(arts):
         reasons.append(f"{PY_OUT.relative_to(ROOT)} differs from what the ABIs generate")
     return reasons
@@ -243,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     digest = source_hash()
     arts = artifacts(compile_all(), digest)
     ABI_DIR.mkdir(parents=True, exist_ok=True)
+    PKG_ABI_DIR.mkdir(parents=True, exist_ok=True)
     for path, text in render_all(arts).items():
         path.write_text(text)
         print("wrote", os.path.relpath(path, ROOT))

@@ -28,10 +28,11 @@ BUDGET_S = 420
 def test_reverts_are_decoded_into_words() -> None:
     sel = keccak(text="GovernorUnexpectedProposalState(uint256,uint8,bytes32)")[:4]
     data = sel + encode(["uint256", "uint8", "bytes32"], [7, 0, b"\x00" * 31 + b"\x02"])
-    assert decode_revert(data) == ("GovernorUnexpectedProposalState(7, 0, 0x" + "00" * 31 +
-                                   "02)")
+    assert decode_revert(data) == ("GovernorUnexpectedProposalState(proposalId=7, current=0, "
+                                   "expectedStates=0x" + "00" * 31 + "02)")
     sel = keccak(text="ChunkOutOfOrder(uint256,uint256,uint256)")[:4]
-    assert decode_revert(sel + encode(["uint256"] * 3, [5, 0, 1])) == "ChunkOutOfOrder(5, 0, 1)"
+    assert decode_revert(sel + encode(["uint256"] * 3, [5, 0, 1])) == \
+        "ChunkOutOfOrder(expertId=5, expected=0, got=1)"
     err = keccak(text="Error(string)")[:4] + encode(["string"], ["nope"])
     assert decode_revert(err) == "reverted: nope"
     assert decode_revert(b"") == "reverted without a reason"

@@ -14,13 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import decode
 from eth_account import Account
-from eth_utils.abi import get_abi_input_types
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
+from poai.bindings import decode_revert as _decode_revert
+from poai.bindings import revert_data_of, revert_of_transaction
 from poai.governance.contracts import load_genesis_contracts
 from poai.governance.payloads import chunk_hashes, split_chunks
 from poai.model.store import BlobError
@@ -35,42 +34,16 @@ class GovError(Exception):
     """A failed command, in words (one line)."""
 
 
-def _error_table() -> dict[bytes, tuple[str, list[str]]]:
-    table = {}
-    for entries in load_genesis_contracts().abis.values():
-        for e in entries:
-            if e.get("type") == "error":
-                types = list(get_abi_input_types(e))  # type: ignore[arg-type]
-                table[keccak(text=f"{e['name']}({','.join(types)})")[:4]] = (e["name"], types)
-    return table
-
-
 def decode_revert(data: bytes) -> str:
-    """A revert's return data in words: ``Error(string)``, ``Panic(uint256)`` or a custom error
-    of the governance contracts with its arguments."""
-    if len(data) < 4:
-        return "reverted without a reason"
-    sel, body = data[:4], data[4:]
-    if sel == keccak(text="Error(string)")[:4]:
-        return f"reverted: {decode(['string'], body)[0]}"
-    if sel == keccak(text="Panic(uint256)")[:4]:
-        return f"panic 0x{decode(['uint256'], body)[0]:02x}"
-    known = _error_table().get(sel)
-    if known is None:
-        return f"reverted with unknown error 0x{data.hex()}"
-    name, types = known
-    try:
-        args = decode(types, body)
-    except Exception:  # noqa: BLE001 - a malformed payload still names the error
-        return f"{name}(<undecodable>)"
-    shown = ", ".join(f"0x{a.hex()}" if isinstance(a, bytes) else str(a) for a in args)
-    return f"{name}({shown})"
+    """A revert's return data in words (the shared decoder of poai.bindings, which knows every
+    PoAI contract's custom errors): ``ChunkOutOfOrder(expertId=5, expected=0, got=1)``."""
+    return str(_decode_revert(data))
 
 
 def _revert_words(exc: ContractLogicError) -> str:
-    data = exc.data
-    if isinstance(data, str) and data.startswith("0x"):
-        return decode_revert(bytes.fromhex(data[2:]))
+    data = revert_data_of(exc)
+    if data is not None:
+        return decode_revert(data)
     return str(exc.message or exc)
 
 
@@ -111,7 +84,10 @@ class Gov:
         receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=RECEIPT_TIMEOUT_S,
                                                            poll_latency=0.3)
         if receipt["status"] != 1:
-            raise GovError(f"{contract}.{fn}: transaction 0x{bytes(h).hex()} reverted")
+            why = str(revert_of_transaction(self.w3, h) or "reverted")
+            if not why.startswith(("reverted", "panic")):
+                why = f"reverted: {why}"
+            raise GovError(f"{contract}.{fn}: transaction 0x{bytes(h).hex()} {why}")
         return receipt
 
     def proposal(self, pid: int) -> dict[str, Any]:
