@@ -50,13 +50,13 @@ def one_line_error(res: Result) -> str:
 def test_dev_node_errors_status_and_pool_rules(tmp_path: Path, poai: Any) -> None:
     genesis = fast_genesis(tmp_path / "genesis.json")
     datadir = tmp_path / "dd"
-    node = NodeProcess(datadir, genesis, mine=False, extra_args=())  # --dev, no P2P flag
+    node = NodeProcess(datadir, genesis, mine=False, extra_args=("--no-api",))  # no P2P flag
     try:
         assert "P2P listening" not in node.text()  # --dev alone runs without networking
 
         # A second node on the same data dir: names the first one, suggests no deletion.
-        err = one_line_error(poai("node", "--dev", "--datadir", str(datadir), "--genesis",
-                                  str(genesis), "--rpc-port", str(free_port())))
+        err = one_line_error(poai("node", "--dev", "--no-api", "--datadir", str(datadir),
+                                  "--genesis", str(genesis), "--rpc-port", str(free_port())))
         assert f"is in use by process {node.proc.pid} (" in err and "poai.cli node" in err, err
 
         # status: aligned words for people, one JSON object for machines.
@@ -88,7 +88,7 @@ def test_dev_node_errors_status_and_pool_rules(tmp_path: Path, poai: Any) -> Non
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        err = one_line_error(poai("node", "--dev", "--datadir", str(datadir),
+        err = one_line_error(poai("node", "--dev", "--no-api", "--datadir", str(datadir),
                                   "--genesis", str(genesis), "--rpc-port", str(free_port()),
                                   "--p2p-port", str(port)))
     assert f"cannot listen for peers on 127.0.0.1:{port}: address already in use" in err, err
@@ -100,6 +100,11 @@ def test_bad_data_dir_paths_are_one_line_errors(tmp_path: Path, poai: Any) -> No
     for cmd in ("init", "node"):
         err = one_line_error(poai(cmd, "--datadir", str(afile / "sub")))
         assert "a part of the path is a file, not a directory" in err, err
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    err = one_line_error(poai("account", "new", "--datadir", str(afile / "sub"),
+                              "--password-file", str(pw)))
+    assert f"{afile / 'sub' / 'keystore'}: a part of the path is a file" in err, err
     err = one_line_error(poai("init", "--datadir", str(afile)))
     assert "is not a directory" in err
     if Path("/sys").is_dir():  # a path no user (root included) may create

@@ -453,6 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"poai: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a path a command could not use: one line, not a traceback
+        from poai.datadir import path_problem
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"poai: error: {where}{path_problem(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
