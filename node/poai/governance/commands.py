@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from poai.bindings import decode_revert as _decode_revert
-from poai.bindings import revert_data_of, revert_of_transaction
+from poai.bindings import deployed, revert_of_transaction
 from poai.governance.contracts import load_genesis_contracts
 from poai.governance.payloads import chunk_hashes, split_chunks
 from poai.model.store import BlobError
@@ -40,13 +40,6 @@ def decode_revert(data: bytes) -> str:
     return str(_decode_revert(data))
 
 
-def _revert_words(exc: ContractLogicError) -> str:
-    data = revert_data_of(exc)
-    if data is not None:
-        return decode_revert(data)
-    return str(exc.message or exc)
-
-
 class Gov:
     """The governance contracts on one node, and the account sending transactions."""
 
@@ -56,6 +49,8 @@ class Gov:
         self.c = {name: self.w3.eth.contract(address=Web3.to_checksum_address(addr),
                                              abi=gc.abis[name])
                   for name, addr in gc.addresses.items() if name in gc.abis}
+        # The same contracts through poai.bindings: named results, reverts in words.
+        self.b = deployed(self.w3, gc.addresses)
         self.account = Account.from_key(key) if key is not None else None
         try:
             self.chain_id = self.w3.eth.chain_id
@@ -63,22 +58,23 @@ class Gov:
             raise GovError(f"no node at {rpc}: {exc}") from None
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
+        """A view's result, named (structs as NamedTuples)."""
         try:
-            return getattr(self.c[contract].functions, fn)(*args).call()
-        except ContractLogicError as exc:
-            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+            return getattr(self.b, contract).call(fn, *args)
+        except ContractLogicError as exc:  # poai.bindings' ContractRevert, in words
+            raise GovError(str(exc)) from None
 
     def send(self, contract: str, fn: str, *args: Any, value: int = 0) -> Any:
         if self.account is None:
             raise GovError("this command sends a transaction: give --key, --key-file, "
                            "--keystore or --dev-account")
-        call = getattr(self.c[contract].functions, fn)(*args)
+        call = getattr(self.b, contract).fn(fn, *args)
         try:
             tx = call.build_transaction({
                 "from": self.account.address, "value": value, "chainId": self.chain_id,
                 "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending")})
-        except ContractLogicError as exc:
-            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+        except ContractLogicError as exc:  # poai.bindings' ContractRevert, in words
+            raise GovError(str(exc)) from None
         signed = self.account.sign_transaction(tx)
         h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=RECEIPT_TIMEOUT_S,
@@ -257,7 +253,7 @@ def _snapshot_model(g: Gov, snap: int, store: Any) -> tuple[Any, tuple[tuple[str
     genesis = genesis_store()
     spec = read_manifest(genesis, genesis_manifest_hash()).spec
     trunk, _, ids = g.call("ModelRegistry", "snapshot", snap)
-    hashes = [bytes(g.call("ModelRegistry", "expert", i)[3]).hex() for i in ids]
+    hashes = [bytes(g.call("ModelRegistry", "expert", i).payloadHash).hex() for i in ids]
     e = spec.num_local_experts
     rows = tuple(tuple(hashes[r * e:(r + 1) * e]) for r in range(spec.num_hidden_layers))
     manifest = Manifest(spec, bytes(trunk).hex(), rows)
