@@ -131,14 +131,16 @@ def revert_of_transaction(w3: Web3, tx_hash: bytes | str) -> DecodedRevert | Non
     """Why a mined transaction reverted, in words: it is replayed with eth_call on its block's
     parent state (as cast and ethers do); None when it did not revert or the replay succeeds
     (the revert depended on a transaction before it in the same block)."""
-    from web3.exceptions import ContractLogicError
+    from web3.exceptions import ContractLogicError, Web3Exception
 
     receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
     if receipt["status"] == 1:
         return None
     tx = w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-    call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"],
-                            "value": tx["value"], "gas": tx["gas"]}
+    call: dict[str, Any] = {"from": tx["from"], "data": tx["input"], "value": tx["value"],
+                            "gas": tx["gas"]}
+    if tx.get("to") is not None:  # else a contract creation
+        call["to"] = tx["to"]
     try:
         w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
     except ContractLogicError as exc:
@@ -146,4 +148,6 @@ def revert_of_transaction(w3: Web3, tx_hash: bytes | str) -> DecodedRevert | Non
         if data is None:
             return DecodedRevert("error", "Error", {"reason": str(exc.message or exc)})
         return decode_revert_data(data, error_table())
+    except Web3Exception as exc:  # out of gas and the like: the node's own words
+        return DecodedRevert("error", "Error", {"reason": str(exc)})
     return None
