@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -57,22 +56,7 @@ def p2p_network(args: argparse.Namespace) -> NetworkFactory | None:
     cfg = HostConfig(datadir=Path(args.datadir), listen_host=args.p2p_addr, port=p2p_port(args),
                      static_peers=list(args.peer), mdns=args.mdns)
 
-    def build(node: Any) -> Network:
-        check_port_free(cfg.listen_host, cfg.port)
-        return P2PService(node, cfg)
-    return build
-
-
-def check_port_free(host: str, port: int) -> None:
-    """OSError(EADDRINUSE) when another process listens on host:port. libp2p's listener binds
-    with SO_REUSEPORT, so a second node would share the port silently (issue 19); a plain
-    bind (SO_REUSEADDR only, which a TIME_WAIT leftover does not block) tells."""
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+    return lambda node: P2PService(node, cfg)
 
 
 def p2p_enabled(args: argparse.Namespace) -> bool:
