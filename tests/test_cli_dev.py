@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ def test_dev_node_errors_status_and_pool_rules(tmp_path: Path, poai: Any) -> Non
     datadir = tmp_path / "dd"
     node = NodeProcess(datadir, genesis, mine=False, extra_args=("--no-api",))  # no P2P flag
     try:
+        deadline = time.monotonic() + 120
+        while "Listening on" not in node.text():  # printed after any "P2P listening on" line
+            assert time.monotonic() < deadline and node.proc.poll() is None, node.text()
+            time.sleep(0.2)
         assert "P2P listening" not in node.text()  # --dev alone runs without networking
 
         # A second node on the same data dir: names the first one, suggests no deletion.
