@@ -109,22 +109,8 @@ function inside(dir, file) {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
-function applyRemappings(name) {
-  let best = null;
-  for (const r of opts.remappings) {
-    const eq = r.indexOf("=");
-    let prefix = r.slice(0, eq);
-    const target = r.slice(eq + 1);
-    if (prefix.includes(":")) prefix = prefix.slice(prefix.indexOf(":") + 1); // context: ignored
-    if (prefix && name.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) {
-      best = { prefix, target };
-    }
-  }
-  return best ? best.target + name.slice(best.prefix.length) : name;
-}
-
-function findImports(sourceUnitName) {
-  const name = applyRemappings(sourceUnitName);
+// solc has applied the remappings already: `name` is the source unit name to load.
+function findImports(name) {
   const candidates = path.isAbsolute(name) ? [name] : roots.map((r) => path.join(r, name));
   let outside = null;
   for (const candidate of candidates) {
@@ -166,8 +152,12 @@ function readStdin() {
   }
 }
 
-// ---- --standard-json
-if (opts.flags.has("--standard-json")) {
+// Output goes to a pipe asynchronously: set the exit code and let Node flush, never exit() after a
+// large write (that cuts the JSON at the pipe's buffer size).
+if (opts.flags.has("--standard-json")) standardJson();
+else combinedJson();
+
+function standardJson() {
   let input;
   try {
     input = JSON.parse(readStdin());
@@ -176,14 +166,14 @@ if (opts.flags.has("--standard-json")) {
       errors: [{ component: "general", formattedMessage: `Error: Invalid JSON supplied: ${exc.message}`,
         message: `Invalid JSON supplied: ${exc.message}`, severity: "error", type: "JSONError" }],
     }) + "\n");
-    process.exit(0);
+    return;
   }
   // solcjs cannot read sources given by "urls" (crytic-compile sends those): inline them; their
   // directories are allowed, as the directories of files given to solc are.
   for (const source of Object.values(input.sources ?? {})) {
     if (source.content === undefined && Array.isArray(source.urls)) {
       for (const url of source.urls) {
-        const file = path.resolve(basePath, applyRemappings(url));
+        const file = path.resolve(basePath, url);
         if (fs.existsSync(file)) allowed.push(path.dirname(file));
       }
       for (const url of source.urls) {
@@ -196,65 +186,72 @@ if (opts.flags.has("--standard-json")) {
       }
     }
   }
-  if (input.settings?.remappings) opts.remappings.push(...input.settings.remappings);
+  if (opts.remappings.length) {  // given on the command line: solc applies them with the input's
+    input.settings = { ...input.settings,
+      remappings: [...(input.settings?.remappings ?? []), ...opts.remappings] };
+  }
   process.stdout.write(solc.compile(JSON.stringify(input), { import: findImports }));
-  process.exit(0);
 }
 
 // ---- --combined-json: standard JSON underneath, output reshaped as solc's combined JSON
-const unknown = opts.combined.filter((k) => !(k in COMBINED));
-if (unknown.length) fail(`Invalid option to --combined-json: ${unknown.join(",")}`);
-const sources = {};
-if (opts.files.length === 0) opts.files.push("-");
-for (const file of opts.files) {
-  if (file === "-") {
-    sources["<stdin>"] = { content: readStdin() };
-    continue;
-  }
-  const abs = path.resolve(cwd, file);
-  if (!fs.existsSync(abs)) fail(`"${file}" is not found.`);
-  allowed.push(path.dirname(abs));
-  // The source unit name: the path relative to the base path (or an include path) when inside.
-  const root = roots.find((r) => inside(r, abs));
-  const unit = root ? path.relative(root, abs).split(path.sep).join("/") : abs;
-  sources[unit] = { content: fs.readFileSync(abs, "utf8") };
-}
-const selection = new Set();
-for (const key of opts.combined) for (const sel of COMBINED[key] ?? []) selection.add(sel);
-const settings = {
-  outputSelection: { "*": { "*": [...selection], ...(opts.combined.includes("ast") ? { "": ["ast"] } : {}) } },
-  remappings: opts.remappings,
-};
-if (opts.evmVersion) settings.evmVersion = opts.evmVersion;
-if (opts.flags.has("--optimize")) {
-  settings.optimizer = { enabled: true, runs: Number.isFinite(opts.optimizeRuns) ? opts.optimizeRuns : 200 };
-}
-const output = compile({ language: "Solidity", sources, settings });
-let failed = false;
-for (const e of output.errors ?? []) {
-  process.stderr.write((e.formattedMessage ?? e.message) + "\n");
-  if (e.severity === "error") failed = true;
-}
-if (failed) process.exit(1);
-
-const get = (obj, dotted) => dotted.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
-const contracts = {};
-for (const [unit, byName] of Object.entries(output.contracts ?? {})) {
-  for (const [name, c] of Object.entries(byName)) {
-    const out = {};
-    for (const key of opts.combined) {
-      if (key === "ast") continue;
-      const value = get(c, COMBINED[key][0]);
-      if (value !== undefined) out[key] = value;
+function combinedJson() {
+  const unknown = opts.combined.filter((k) => !(k in COMBINED));
+  if (unknown.length) fail(`Invalid option to --combined-json: ${unknown.join(",")}`);
+  const sources = {};
+  if (opts.files.length === 0) opts.files.push("-");
+  for (const file of opts.files) {
+    if (file === "-") {
+      sources["<stdin>"] = { content: readStdin() };
+      continue;
     }
-    contracts[`${unit}:${name}`] = out;
+    const abs = path.resolve(cwd, file);
+    if (!fs.existsSync(abs)) fail(`"${file}" is not found.`);
+    allowed.push(path.dirname(abs));
+    // The source unit name: the path relative to the base path (or an include path) when inside.
+    const root = roots.find((r) => inside(r, abs));
+    const unit = root ? path.relative(root, abs).split(path.sep).join("/") : abs;
+    sources[unit] = { content: fs.readFileSync(abs, "utf8") };
   }
+  const selection = new Set();
+  for (const key of opts.combined) for (const sel of COMBINED[key] ?? []) selection.add(sel);
+  const settings = {
+    outputSelection: { "*": { "*": [...selection], ...(opts.combined.includes("ast") ? { "": ["ast"] } : {}) } },
+    remappings: opts.remappings,
+  };
+  if (opts.evmVersion) settings.evmVersion = opts.evmVersion;
+  if (opts.flags.has("--optimize")) {
+    settings.optimizer = { enabled: true, runs: Number.isFinite(opts.optimizeRuns) ? opts.optimizeRuns : 200 };
+  }
+  const output = compile({ language: "Solidity", sources, settings });
+  let failed = false;
+  for (const e of output.errors ?? []) {
+    process.stderr.write((e.formattedMessage ?? e.message) + "\n");
+    if (e.severity === "error") failed = true;
+  }
+  if (failed) {
+    process.exitCode = 1;
+    return;
+  }
+
+  const get = (obj, dotted) => dotted.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
+  const contracts = {};
+  for (const [unit, byName] of Object.entries(output.contracts ?? {})) {
+    for (const [name, c] of Object.entries(byName)) {
+      const out = {};
+      for (const key of opts.combined) {
+        if (key === "ast") continue;
+        const value = get(c, COMBINED[key][0]);
+        if (value !== undefined) out[key] = value;
+      }
+      contracts[`${unit}:${name}`] = out;
+    }
+  }
+  const result = { contracts, version: solc.version() };
+  if (opts.combined.includes("ast")) {
+    result.sourceList = Object.keys(output.sources ?? {});
+    result.sources = Object.fromEntries(
+      Object.entries(output.sources ?? {}).map(([unit, s]) => [unit, { AST: s.ast, id: s.id }]),
+    );
+  }
+  process.stdout.write(JSON.stringify(result) + "\n");
 }
-const result = { contracts, version: solc.version() };
-if (opts.combined.includes("ast")) {
-  result.sourceList = Object.keys(output.sources ?? {});
-  result.sources = Object.fromEntries(
-    Object.entries(output.sources ?? {}).map(([unit, s]) => [unit, { AST: s.ast, id: s.id }]),
-  );
-}
-process.stdout.write(JSON.stringify(result) + "\n");

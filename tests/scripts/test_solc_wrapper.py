@@ -85,8 +85,12 @@ def test_allow_paths_and_missing_imports_fail_as_solc(project: Path) -> None:
     allowed = run("--base-path", str(proj), "--allow-paths", str(lib), str(outside))
     assert allowed.returncode == 0, allowed.stderr
     assert "contracts/Outside.sol:Token" in json.loads(allowed.stdout)["contracts"]
-    missing = run("--base-path", str(proj), str(proj / "contracts" / "Token.sol"))
+    token = str(proj / "contracts" / "Token.sol")
+    missing = run("--base-path", str(proj), token)
     assert missing.returncode == 1 and 'Source "mylib/Supply.sol" not found' in missing.stderr
+    remapped = run("--base-path", str(proj), f"mylib/={lib}/mylib/", "--allow-paths", str(lib),
+                   token)  # a remapping argument, as solc takes it
+    assert remapped.returncode == 0, remapped.stderr
     assert run("--combined-json", "nonsense").returncode == 1
 
 
