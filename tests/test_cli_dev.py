@@ -1,12 +1,11 @@
 """`poai node --dev` as a contract developer meets it (issue 19): no P2P unless asked, one-line
-errors for a data dir in use (naming the holder), a P2P port in use and bad paths, `poai status`
+errors for a data dir in use (naming the holder) and bad paths, `poai status`
 for people and for machines, and a max fee below the base fee refused by a real node."""
 
 from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,17 +85,7 @@ def test_dev_node_errors_status_and_pool_rules(tmp_path: Path, poai: Any) -> Non
         assert node.call("eth_getTransactionCount", acct.address, "pending") == "0x0"
     finally:
         node.stop()
-
-    # A P2P port another process listens on (as libp2p does: SO_REUSEPORT) is one clear line.
-    with socket.socket() as holder:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        err = one_line_error(poai("node", "--dev", "--no-api", "--datadir", str(datadir),
-                                  "--genesis", str(genesis), "--rpc-port", str(free_port()),
-                                  "--p2p-port", str(port)))
-    assert f"cannot listen for peers on 127.0.0.1:{port}: address already in use" in err, err
+    # (a P2P port in use: tests/integration/test_restart.py)
 
 
 def test_bad_data_dir_paths_are_one_line_errors(tmp_path: Path, poai: Any) -> None:
