@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 EXIT_USAGE = 2
 DEFAULT_DATADIR = Path.home() / ".poai" / "devnet"
@@ -138,7 +138,7 @@ def _positive(text: str) -> int:
 
 
 def banner(config: Any, url: str, dev: bool, mining: bool, coinbase: bytes) -> str:
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
     lines = ["", "PoAI node", "=========", f"Chain id:     {config.chain_id}",
              f"RPC URL:      {url}", f"WebSocket:    {url.replace('http', 'ws', 1)}",
              f"Mining:       {'yes' if mining else 'no'}"
@@ -281,7 +281,7 @@ def cmd_account_new(args: argparse.Namespace) -> int:
 
 
 def cmd_account_list(args: argparse.Namespace) -> int:
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
     keystore = _keystore(Path(args.datadir))
     files = sorted(keystore.glob("UTC--*")) if keystore.is_dir() else []
     for i, path in enumerate(files):
@@ -367,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "chain sealed by quiz-loss proofs.")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # (typed as plain ArgumentParsers: the packages' add_commands take those)
+    sub = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+               parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
 
     def datadir_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--datadir", default=str(DEFAULT_DATADIR),

@@ -16,6 +16,8 @@ from eth.vm.computation import BaseComputation
 from eth.vm.forks.prague.computation import PragueComputation
 from lru import LRU
 
+from poai.compat.pyevm import share_jump_analysis
+
 JUMP_ANALYSIS_CACHE_SIZE = 256  # contracts; an entry is two sets of checked positions
 _analysis: Any = LRU(JUMP_ANALYSIS_CACHE_SIZE)  # code bytes -> (valid, invalid positions)
 
@@ -38,7 +40,7 @@ class SharedJumpAnalysis(BaseComputation):
             if shared is None:
                 shared = _analysis[code] = (set(), set())
             # Sets only ever gain facts about these bytes, true for every call of them.
-            self.code.valid_positions, self.code.invalid_positions = shared  # type: ignore[attr-defined]
+            share_jump_analysis(self.code, *shared)
 
 
 class PoaiComputation(SharedJumpAnalysis, PragueComputation):

@@ -16,12 +16,27 @@ from typing import Any, TypeVar
 import rlp
 from rlp.sedes.serializable import make_immutable
 
+from poai.compat.pyevm import rlp_fields
+
 _T = TypeVar("_T", bound=rlp.Serializable)
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        layout = rlp_fields(cls)
+        if layout is None:
+            raise TypeError(f"{cls.__name__} is not an rlp.Serializable")
+        names = _NAMES[cls] = layout[0]
+    return names
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def fields_of(obj: rlp.Serializable) -> dict[str, Any]:
     """An rlp object's fields by name: the values themselves, not copies."""
-    return {name: getattr(obj, name) for name in obj._meta.field_names}
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
 
 
 def replace(obj: _T, **changes: Any) -> _T:
@@ -38,8 +53,10 @@ def replace(obj: _T, **changes: Any) -> _T:
 def _field_attrs(cls: type) -> dict[str, str]:
     attrs = _ATTRS.get(cls)
     if attrs is None:
-        attrs = _ATTRS[cls] = dict(zip(cls._meta.field_names, cls._meta.field_attrs,  # type: ignore[attr-defined]
-                                       strict=True))
+        layout = rlp_fields(cls)
+        if layout is None:
+            raise TypeError(f"{cls.__name__} is not an rlp.Serializable")
+        attrs = _ATTRS[cls] = dict(zip(layout[0], layout[1], strict=True))
     return attrs
 
 
@@ -87,10 +104,8 @@ class SharedCopy:
     copies and deep copies (new objects, as rlp makes them: py-evm's blocks carry a mutable
     non-field attribute, `block_requests`, that each new block starts empty)."""
 
-    _meta: Any
-
     def copy(self, *args: Any, **kwargs: Any) -> Any:
-        names = self._meta.field_names
+        names = _field_names(type(self))
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} takes at most {len(names)} fields")
         positional = dict(zip(names, args, strict=False))

@@ -21,6 +21,7 @@ from rlp.sedes import CountableList
 
 from poai.chain.immutable import build_fields
 from poai.chain.rlpcodec import encode_item, encode_list_payload, encode_string, encode_uint
+from poai.compat.pyevm import cache_rlp, cached_rlp
 
 _LOGS = CountableList(Log)
 _BLOOM_PREFIX = b"\xb9\x01\x00"  # a 256-byte string
@@ -28,15 +29,15 @@ _BLOOM_PREFIX = b"\xb9\x01\x00"  # a 256-byte string
 
 def encode_receipt_body(receipt: ReceiptAPI) -> bytes:
     """``rlp.encode(receipt)`` of a (legacy-shaped) receipt: [status, gas, bloom, logs]."""
-    cached = getattr(receipt, "_cached_rlp", None)
+    cached = cached_rlp(receipt)
     if cached:
-        return cached  # type: ignore[no-any-return]
+        return cached
     logs = receipt.logs
     encoded = encode_list_payload(
         encode_string(receipt.state_root) + encode_uint(receipt.gas_used)
         + _BLOOM_PREFIX + receipt.bloom.to_bytes(256, "big")
         + (encode_item(_LOGS.serialize(logs)) if logs else b"\xc0"))
-    receipt._cached_rlp = encoded  # type: ignore[attr-defined]  # as rlp.encode caches it
+    cache_rlp(receipt, encoded)
     return encoded
 
 

@@ -16,6 +16,7 @@ from eth.abc import SignedTransactionAPI
 from rlp.sedes import BigEndianInt, Binary
 
 from poai.chain.rlpcodec import encode_item, encode_list_payload, encode_string, encode_uint
+from poai.compat.pyevm import rlp_fields, typed_envelope
 
 SIGNATURE_FIELDS = ("y_parity", "r", "s")
 
@@ -50,24 +51,26 @@ def _encoder(sedes: Any) -> Any:
 
 def _plan(cls: type) -> _Plan | None:
     if cls not in _plans:
-        meta = getattr(cls, "_meta", None)
+        layout = rlp_fields(cls)
         plan = None
-        if meta is not None and tuple(meta.field_names[-3:]) == SIGNATURE_FIELDS:
+        if layout is not None and layout[0][-3:] == SIGNATURE_FIELDS:
+            names, attrs, sedes_list = layout
             plan = tuple((_encoder(sedes), sedes, attr) for sedes, attr
-                         in zip(list(meta.sedes)[:-3], meta.field_attrs[:-3], strict=True))
+                         in zip(sedes_list[:-3], attrs[:-3], strict=True))
         _plans[cls] = plan
     return _plans[cls]
 
 
 def signing_message(tx: SignedTransactionAPI) -> bytes:
     """``tx.get_message_for_signing()``: the same bytes."""
-    inner = getattr(tx, "_inner", None)  # py-evm's TypedTransaction wraps the typed payload
-    plan = _plan(type(inner)) if inner is not None else None
-    if plan is None:
+    envelope = typed_envelope(tx)
+    plan = _plan(type(envelope[1])) if envelope is not None else None
+    if envelope is None or plan is None:
         return tx.get_message_for_signing()
+    type_byte, inner = envelope
     fields = inner.__dict__
     payload = b"".join([encode(sedes, fields[attr]) for encode, sedes, attr in plan])
-    return tx._type_byte + encode_list_payload(payload)  # type: ignore[attr-defined,no-any-return]
+    return type_byte + encode_list_payload(payload)
 
 
 __all__ = ["signing_message"]

@@ -24,6 +24,8 @@ RELIES_ON: tuple[Reliance, ...] = (
     Reliance("libp2p.pubsub.pubsub:RpcQueue"),
     Reliance("libp2p.pubsub.pubsub:SUBSCRIPTION_CHANNEL_SIZE"),
     Reliance("libp2p.transport.tcp.tcp:_set_reuse_flags", "(sock)"),
+    # the swarm's own dialler (not part of INetworkService)
+    Reliance("libp2p.network.swarm:Swarm.auto_connector", instance_attr=True),
 )
 
 
@@ -54,4 +56,10 @@ def install(size: int) -> None:
     ps.SUBSCRIPTION_CHANNEL_SIZE = size
 
 
-__all__ = ["RELIES_ON", "install"]
+async def stop_auto_connector(network: Any) -> None:
+    """Stop the swarm's auto-connector, which dials every peerstore entry (banned peers
+    included) toward 100+ connections; the node does its own dialling."""
+    await network.auto_connector.stop()
+
+
+__all__ = ["RELIES_ON", "install", "stop_auto_connector"]

@@ -102,6 +102,44 @@ def cache_sender_if_absent(tx: SignedTransactionAPI, sender: bytes) -> None:
     tx.__dict__.setdefault("sender", sender)
 
 
+# -- rlp objects and typed envelopes -------------------------------------------------------
+# rlp keeps a Serializable class's field layout in `_meta` and an object's encoding in
+# `_cached_rlp`; py-evm's typed transactions/receipts wrap their payload in `_inner` behind a
+# `_type_byte`.  PoAI's encoders read these to skip rlp's generic (slow) paths.
+
+def rlp_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]] | None:
+    """An rlp.Serializable class's (field names, instance attribute names, sedes), or None
+    for a class that is not one."""
+    meta = getattr(cls, "_meta", None)
+    if meta is None:
+        return None
+    return tuple(meta.field_names), tuple(meta.field_attrs), tuple(meta.sedes)
+
+
+def cached_rlp(obj: object) -> bytes | None:
+    """The encoding rlp cached on `obj` (None until encoded once)."""
+    return getattr(obj, "_cached_rlp", None)
+
+
+def cache_rlp(obj: object, encoded: bytes) -> None:
+    """Record `encoded` as `obj`'s rlp encoding, as `rlp.encode` caches it."""
+    obj._cached_rlp = encoded  # type: ignore[attr-defined]
+
+
+def typed_envelope(obj: object) -> tuple[bytes, Any] | None:
+    """(type byte, inner payload object) of a py-evm typed transaction or receipt; None for a
+    legacy one."""
+    inner = getattr(obj, "_inner", None)
+    if inner is None:
+        return None
+    return obj._type_byte, inner  # type: ignore[attr-defined]
+
+
+def share_jump_analysis(code: Any, valid: set[int], invalid: set[int]) -> None:
+    """Make a CodeStream use (and add to) shared jump-destination sets for its bytes."""
+    code.valid_positions, code.invalid_positions = valid, invalid
+
+
 # -- caches and state internals -------------------------------------------------------------
 
 def clear_caches() -> None:
@@ -124,7 +162,8 @@ def clean_storage_root(state: StateAPI, address: Address) -> bytes | None:
 
 
 __all__ = [
-    "RELIES_ON", "cache_sender", "cache_sender_if_absent", "cached_sender", "clean_storage_root",
-    "clear_caches", "generate_contract_address", "install", "installed_trie_builder",
+    "RELIES_ON", "cache_rlp", "cache_sender", "cache_sender_if_absent", "cached_rlp",
+    "cached_sender", "clean_storage_root", "clear_caches", "generate_contract_address", "install",
+    "installed_trie_builder", "rlp_fields", "share_jump_analysis", "typed_envelope",
     "validate_imported_block_unchanged",
 ]

@@ -85,6 +85,7 @@ def cmd_model_export(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps({"dir": str(out), "manifest": args.manifest}))
+    return 0
 
 def _bounded(kind: type[int] | type[float], low: float, *, strict: bool = False
              ) -> Callable[[str], Any]:

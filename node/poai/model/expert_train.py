@@ -107,8 +107,10 @@ def train_expert(
     params = dict(model.named_parameters())
     for name in targets:
         params[name].requires_grad_(True)  # (train() sets the same; hooks need it first)
-    handles = [params[name].register_hook(_masker(_slice_mask(params[name], expert)))
-               for name in sorted(targets)]
+    handles = [
+        params[name].register_hook(  # type: ignore[no-untyped-call]
+            _masker(_slice_mask(params[name], expert)))
+        for name in sorted(targets)]
     try:
         losses = train(model, data, settings, param_filter=lambda n: n in targets,
                        progress=progress)

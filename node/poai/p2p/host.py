@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import multiaddr
 import trio
 
 from poai.compat import libp2p as compat_libp2p
+from poai.compat.libp2p import stop_auto_connector
 from poai.p2p import messages as m
 from poai.p2p.peers import Offence, PeerScores
 
@@ -241,8 +242,9 @@ class P2PHost:
     def request(self, peer: str, protocol: str, payload: bytes,
                 timeout: float | None = None) -> bytes:
         """Send one request and return the OK payload; raises RequestFailed / ResponseError."""
-        return self._call(self._request, peer, protocol, payload,
-                          timeout or self.config.request_timeout)  # type: ignore[no-any-return]
+        reply: bytes = self._call(self._request, peer, protocol, payload,
+                                  timeout or self.config.request_timeout)
+        return reply
 
     def connect(self, addr: str, timeout: float = 10.0) -> str:
         """Dial a multiaddr ending in /p2p/<id>; returns the peer id once connected."""
@@ -298,8 +300,10 @@ class P2PHost:
 
     async def _main(self) -> None:
         from libp2p import new_host
+        from libp2p.abc import INotifee
         from libp2p.crypto.ed25519 import create_new_key_pair
         from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
+        from libp2p.custom_types import TProtocol
         from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
         from libp2p.pubsub.pubsub import Pubsub
         from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
@@ -338,13 +342,11 @@ class P2PHost:
         self._pubsub = pubsub
 
         for proto in (m.STATUS_PROTOCOL, *self._services):
-            host.set_stream_handler(proto, self._make_stream_handler(proto))
-        host.get_network().register_notifee(_Notifee(self))
+            host.set_stream_handler(TProtocol(proto), self._make_stream_handler(proto))
+        host.get_network().register_notifee(cast(INotifee, _Notifee(self)))  # duck-typed
 
         async with host.run([listen]):
-            # The swarm's auto-connector dials every peerstore entry (banned peers included)
-            # toward 100+ connections; _maintain does our dialling instead.
-            await host.get_network().auto_connector.stop()
+            await stop_auto_connector(host.get_network())  # _maintain dials instead
             async with background_trio_service(pubsub), background_trio_service(gossipsub):
                 await pubsub.wait_until_ready()
                 async with trio.open_nursery() as nursery:

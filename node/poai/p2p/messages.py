@@ -8,11 +8,14 @@ anything is allocated or decoded. Decoding anything malformed raises ``Malformed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import rlp
 from rlp.sedes import Binary, CountableList, big_endian_int, binary
+
+_encode: Callable[..., bytes] = rlp.encode  # (untyped in rlp)
 
 PROTOCOL_VERSION = 1
 
@@ -95,7 +98,7 @@ class Status:
     )
 
     def encode(self) -> bytes:
-        return rlp.encode(
+        return _encode(
             [
                 self.protocol_version,
                 self.chain_id,
@@ -150,7 +153,7 @@ class BlockAnnouncement:
             raise MessageTooLarge(
                 f"block of {len(self.block_rlp)} bytes must be announced by hash"
             )
-        return rlp.encode(
+        return _encode(
             [self.block_hash, self.number, self.total_difficulty, self.block_rlp],
             sedes=self._sedes,
         )
@@ -172,7 +175,7 @@ class BlockAnnouncement:
 
 def encode_transactions(raw_txs: list[bytes]) -> bytes:
     _check_count(len(raw_txs), MAX_TXS_PER_GOSSIP, "transactions")
-    return rlp.encode(list(raw_txs), sedes=CountableList(binary))
+    return _encode(list(raw_txs), sedes=CountableList(binary))
 
 
 def decode_transactions(data: bytes) -> list[bytes]:
@@ -201,7 +204,7 @@ class RangeRequest:
     _sedes = rlp.sedes.List([big_endian_int, big_endian_int])
 
     def encode(self) -> bytes:
-        return rlp.encode([self.start, self.count], sedes=self._sedes)
+        return _encode([self.start, self.count], sedes=self._sedes)
 
     @classmethod
     def decode(cls, data: bytes, max_count: int) -> RangeRequest:
@@ -214,7 +217,7 @@ class RangeRequest:
 
 def encode_hashes(hashes: list[bytes]) -> bytes:
     _check_count(len(hashes), MAX_HASHES_PER_REQUEST, "hash request")
-    return rlp.encode(list(hashes), sedes=CountableList(_hash32))
+    return _encode(list(hashes), sedes=CountableList(_hash32))
 
 
 def decode_hashes(data: bytes) -> list[bytes]:
@@ -229,7 +232,7 @@ def decode_hashes(data: bytes) -> list[bytes]:
 
 def encode_items(items: list[bytes]) -> bytes:
     """A response of opaque encoded items (headers, blocks)."""
-    return rlp.encode(list(items), sedes=CountableList(binary))
+    return _encode(list(items), sedes=CountableList(binary))
 
 
 def decode_items(data: bytes, max_count: int) -> list[bytes]:
@@ -269,7 +272,7 @@ class ResponseError(Exception):
 
 
 def encode_response(code: int, payload: bytes) -> bytes:
-    return rlp.encode([code, payload], sedes=_response_sedes)
+    return _encode([code, payload], sedes=_response_sedes)
 
 
 def decode_response(data: bytes) -> bytes:

@@ -7,6 +7,7 @@ import hashlib
 
 import rlp
 from eth.exceptions import BlockNotFound, HeaderNotFound
+from eth_typing import BlockNumber, Hash32
 
 from poai.interfaces import NodeLike
 from poai.model.store import BlobError
@@ -35,7 +36,7 @@ class Serving:
         with self.node.lock:
             head = self.node.head().block_number
             for n in range(req.start, min(req.start + req.count, head + 1)):
-                out.append(rlp.encode(self.view.chain.get_canonical_block_header_by_number(n)))
+                out.append(rlp.encode(self.view.chain.get_canonical_block_header_by_number(BlockNumber(n))))
         if not out:
             raise NotFound(f"no canonical header #{req.start} (head #{head})")
         return m.encode_items(out)
@@ -45,7 +46,7 @@ class Serving:
         with self.node.lock:
             for h in m.decode_hashes(request):
                 try:
-                    out.append(rlp.encode(self.view.chain.get_block_header_by_hash(h)))
+                    out.append(rlp.encode(self.view.chain.get_block_header_by_hash(Hash32(h))))
                 except HeaderNotFound:
                     continue
         if not out:
@@ -59,7 +60,7 @@ class Serving:
         with self.node.lock:
             head = self.node.head().block_number
             for n in range(req.start, min(req.start + req.count, head + 1)):
-                raw = rlp.encode(self.view.chain.get_canonical_block_by_number(n))
+                raw = rlp.encode(self.view.chain.get_canonical_block_by_number(BlockNumber(n)))
                 out.append(raw)
                 size += len(raw)
                 if size > MAX_RESPONSE_BYTES:
@@ -74,7 +75,7 @@ class Serving:
         with self.node.lock:
             for h in m.decode_hashes(request):
                 try:
-                    raw = rlp.encode(self.view.chain.get_block_by_hash(h))
+                    raw = rlp.encode(self.view.chain.get_block_by_hash(Hash32(h)))
                 except (HeaderNotFound, BlockNotFound):
                     continue
                 out.append(raw)

@@ -27,7 +27,8 @@ from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI
 from eth.exceptions import HeaderNotFound
-from eth_utils import keccak
+from eth_hash.auto import keccak
+from eth_typing import BlockNumber
 from eth_utils.exceptions import ValidationError
 
 from poai.chain.governed import SeedStateUnavailable
@@ -176,7 +177,8 @@ class Syncer:
         log.info("sync: from peer %s, common ancestor #%d, target #%d", peer[-8:], ancestor,
                  status.head_number)
         with svc.lock:
-            prev_hash = bytes(svc.chain.get_canonical_block_header_by_number(ancestor).hash)
+            prev_hash = bytes(
+                svc.chain.get_canonical_block_header_by_number(BlockNumber(ancestor)).hash)
         t0 = time.monotonic()
         self._last_log = t0
         self._imported = 0
@@ -320,7 +322,8 @@ class Syncer:
                     if number > hi:
                         continue
                     try:
-                        ours = bytes(svc.chain.get_canonical_block_header_by_number(number).hash)
+                        ours = bytes(svc.chain.get_canonical_block_header_by_number(
+                            BlockNumber(number)).hash)
                     except HeaderNotFound:
                         continue
                     if keccak(raws[i]) == ours:

@@ -10,7 +10,7 @@ each of a block's N transactions would otherwise decode and format all N receipt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
@@ -55,7 +55,7 @@ class RpcContext:
 
     def transaction_builder(self) -> Any:
         """The transaction builder `Node.submit_raw_transaction` decodes with (the head's VM)."""
-        config = getattr(self.chain, "vm_configuration", ())
+        config: tuple[Any, ...] = getattr(self.chain, "vm_configuration", ())
         if len(config) == 1:  # one VM from genesis on (PoAI): no need to wait for the lock
             return config[0][1].get_transaction_builder()
         with self.node.lock:
@@ -72,6 +72,13 @@ class RpcContext:
             return self.chain.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
         except (HeaderNotFound, BlockNotFound):
             return None
+
+    @overload
+    def resolve_block(self, block_id: Any, *, required: Literal[True] = True) -> BlockHeaderAPI:
+        ...
+
+    @overload
+    def resolve_block(self, block_id: Any, *, required: bool) -> BlockHeaderAPI | None: ...
 
     def resolve_block(self, block_id: Any, *, required: bool = True) -> BlockHeaderAPI | None:
         """A block tag, a number, or an EIP-1898 object; unknown blocks give None or an error.
@@ -107,7 +114,7 @@ class RpcContext:
         return header
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
-        block = self._blocks.get(header.hash)
+        block: BlockAPI | None = self._blocks.get(header.hash)
         if block is None:
             block = self._blocks[header.hash] = self.chain.get_block_by_header(header)
         return block
@@ -176,7 +183,7 @@ class RpcContext:
                       receipts: tuple[ReceiptAPI, ...] | None = None) -> list[dict[str, Any]]:
         """The block's receipts as eth_getBlockReceipts returns them (shared: do not mutate).
         ``receipts`` saves the trie reads when the caller has them (a NewHead event)."""
-        out = self._receipts_json.get(header.hash)
+        out: list[dict[str, Any]] | None = self._receipts_json.get(header.hash)
         if out is None:
             out = format.receipts_json(self.block(header),
                                        receipts if receipts is not None

@@ -242,7 +242,7 @@ def _suggested_tip(ctx: RpcContext) -> int:
     """geth's oracle, simplified: the 60th percentile tip of the last 20 blocks, >= 1 gwei."""
     head = ctx.node.head()
     tips: list[int] = []
-    number = head.block_number
+    number = int(head.block_number)
     while number >= 0 and number > head.block_number - 20:
         header = ctx.header_by_number(number)
         if header is None:

@@ -33,7 +33,8 @@ from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
 from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
-from eth_utils import ValidationError
+from eth_typing import Address
+from eth_utils.exceptions import ValidationError
 from lru import LRU
 
 from poai.compat.pyevm import generate_contract_address
@@ -41,13 +42,13 @@ from poai.rpc.errors import ExecutionReverted, InvalidParams, RpcError, ServerEr
 from poai.rpc.hexutil import parse_address, parse_data, parse_hash, parse_qty
 
 ESTIMATE_ERROR_RATIO = 0.015  # geth's estimateGasErrorRatio
-ZERO_ADDRESS = b"\x00" * 20
+ZERO_ADDRESS = Address(b"\x00" * 20)
 
 
 @dataclass(frozen=True)
 class CallRequest:
-    sender: bytes
-    to: bytes  # b"" for contract creation
+    sender: Address
+    to: Address  # b"" for contract creation
     gas: int | None
     gas_price: int
     value: int
@@ -71,7 +72,7 @@ class CallRequest:
                                  for k in entry.get("storageKeys") or [])))
         return cls(
             sender=parse_address(obj["from"], "from") if obj.get("from") else ZERO_ADDRESS,
-            to=parse_address(obj["to"], "to") if obj.get("to") else b"",
+            to=parse_address(obj["to"], "to") if obj.get("to") else CREATE_CONTRACT_ADDRESS,
             gas=parse_qty(obj["gas"], "gas") if obj.get("gas") is not None else None,
             gas_price=parse_qty(price, "gasPrice") if price is not None else 0,
             value=parse_qty(obj["value"], "value") if obj.get("value") is not None else 0,
@@ -112,7 +113,8 @@ def costless_state(vm: VirtualMachineAPI) -> StateAPI:
     if hasattr(child, "base_fee_per_gas"):
         child = child.copy(base_fee_per_gas=0)
     prev_hashes = itertools.chain((header.hash,), vm.previous_hashes or ())
-    return vm.build_state(vm.chaindb.db, child, vm.chain_context, prev_hashes)
+    return vm.build_state(vm.chaindb.db, child, vm.chain_context,  # type: ignore[attr-defined]
+                          prev_hashes)
 
 
 RESULT_CACHE_SIZE = 4096  # (block hash, call) -> output bytes or (code, message, data)

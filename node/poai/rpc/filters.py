@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_bloom import BloomFilter
+from eth_bloom.bloom import BloomFilter
 
 from poai.rpc import format
 from poai.rpc.context import RpcContext

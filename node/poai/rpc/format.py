@@ -86,11 +86,11 @@ def tx_json(tx: SignedTransactionAPI, header: BlockHeaderAPI | None = None,
     }
     if type_id == 0:
         out["gasPrice"] = qty(tx.gas_price)
-        out["v"] = qty(tx.v)
+        out["v"] = qty(tx.v)  # type: ignore[attr-defined]  # (legacy transactions only)
         if tx.chain_id is not None:
             out["chainId"] = qty(tx.chain_id)
     else:
-        out["chainId"] = qty(tx.chain_id)
+        out["chainId"] = qty(tx.chain_id or 0)  # (typed transactions always carry one)
         out["v"] = qty(tx.y_parity)
         out["yParity"] = qty(tx.y_parity)
         out["accessList"] = [
@@ -119,8 +119,9 @@ def tx_json(tx: SignedTransactionAPI, header: BlockHeaderAPI | None = None,
 def effective_gas_price(tx: SignedTransactionAPI, header: BlockHeaderAPI | None) -> int:
     base_fee = getattr(header, "base_fee_per_gas", None) if header else None
     if base_fee is None:
-        return tx.gas_price if (tx.type_id or 0) < 2 else tx.max_fee_per_gas
-    return min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
+        price: int = tx.gas_price if (tx.type_id or 0) < 2 else tx.max_fee_per_gas
+        return price
+    return min(tx.max_fee_per_gas, int(base_fee) + tx.max_priority_fee_per_gas)
 
 
 def logs_json(receipt: ReceiptAPI, tx: SignedTransactionAPI, header: BlockHeaderAPI,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_typing import Address
+from eth_utils.address import to_checksum_address
 
 from poai.rpc.errors import InvalidParams
 
@@ -51,11 +52,11 @@ def parse_data(value: Any, name: str = "data") -> bytes:
         raise InvalidParams(f"invalid {name}: not hex") from None
 
 
-def parse_address(value: Any, name: str = "address") -> bytes:
+def parse_address(value: Any, name: str = "address") -> Address:
     raw = parse_data(value, name)
     if len(raw) != 20:
         raise InvalidParams(f"invalid {name}: expected 20 bytes, got {len(raw)}")
-    return raw
+    return Address(raw)
 
 
 def parse_hash(value: Any, name: str = "hash") -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from poai.quiz.epoch import epoch_index, epoch_key, seed_block_number
 from poai.quiz.reduce import MalformedMixHash, unpack_q

@@ -179,7 +179,7 @@ class RpcServer:
 
     @web.middleware
     async def _cors_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         origin = request.headers.get("Origin")
         if origin and self._origin_allowed(origin) and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = (

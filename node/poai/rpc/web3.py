@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from poai.rpc.context import RpcContext
 from poai.rpc.hexutil import data, param, parse_data, qty

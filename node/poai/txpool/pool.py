@@ -33,7 +33,10 @@ import rlp
 from coincurve import PublicKey
 from eth.abc import SignedTransactionAPI, StateAPI, TransactionBuilderAPI
 from eth.exceptions import UnrecognizedTransactionType
-from eth_utils import ValidationError, keccak, to_checksum_address
+from eth_hash.auto import keccak
+from eth_typing import Address
+from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError
 from lru import LRU
 
 from poai.chain.corrections import creation_rule_violation, max_cost
@@ -145,10 +148,10 @@ def verify_raw(builder: type[TransactionBuilderAPI], raw: bytes) -> None:
         pass
 
 
-def sender_of(tx: SignedTransactionAPI) -> bytes:
+def sender_of(tx: SignedTransactionAPI) -> Address:
     """``tx.sender``, without the ECDSA recovery when the pool has checked this transaction."""
     sender = _senders.get(tx.hash)
-    return bytes(sender) if sender is not None else bytes(tx.sender)
+    return Address(bytes(sender) if sender is not None else bytes(tx.sender))
 
 
 def _tip(tx: SignedTransactionAPI, base_fee: int) -> int:
@@ -274,12 +277,12 @@ class TxPool:
             raise TxPoolError(
                 "max fee per gas less than block base fee: address "
                 f"{_addr(sender)}, maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}")
-        state_nonce = state.get_nonce(sender)
+        state_nonce = state.get_nonce(Address(sender))
         if tx.nonce < state_nonce:
             raise TxPoolError(
                 f"nonce too low: address {_addr(sender)}, tx: {tx.nonce} state: {state_nonce}")
         cost = max_cost(tx)  # gas * max fee + value, + the blob fee of a blob transaction
-        balance = state.get_balance(sender)
+        balance = state.get_balance(Address(sender))
         if balance < cost:
             raise TxPoolError(
                 f"insufficient funds for gas * price + value: address {_addr(sender)} "
@@ -341,7 +344,7 @@ class TxPool:
         """Per sender: (pending in nonce order, queued in nonce order)."""
         out = {}
         for sender, txs in self._by_sender.items():
-            nonce = state.get_nonce(sender)
+            nonce = state.get_nonce(Address(sender))
             pending, queued = [], []
             for n in sorted(txs):
                 if n == nonce:
@@ -359,7 +362,7 @@ class TxPool:
             txs = self._by_sender.get(sender)
             if not txs:
                 return None
-            nonce = state.get_nonce(sender)
+            nonce = state.get_nonce(Address(sender))
             while nonce in txs:
                 nonce += 1
             return nonce
@@ -423,7 +426,7 @@ class TxPool:
                 if entry is not None:
                     self._remove(entry[0], entry[1])
             for sender in list(self._by_sender):
-                nonce = state.get_nonce(sender)
+                nonce = state.get_nonce(Address(sender))
                 for tx in [t for n, t in self._by_sender[sender].items() if n < nonce]:
                     self._remove(sender, tx)
             for tx in dropped:
