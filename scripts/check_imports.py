@@ -23,6 +23,7 @@ from pathlib import Path
 LAYERS: dict[str, int] = {
     "compat": 0,                       # the only place for library patches and private names
     "model": 0, "db": 0,               # model, snapshots, blobs and datasets; LevelDB
+    "bindings": 0,                     # contract ABIs, named results, reverts in words
     "quiz": 1, "governance": 1,        # the quiz engine; governance contract readers
     "consensus": 2,                    # seal check, difficulty, rejection reasons
     "chain": 3,                        # py-evm chain, VM, genesis, epoch quiz sources

@@ -73,10 +73,14 @@ def init_datadir(datadir: Path, genesis: str | None) -> tuple[Any, dict[str, Any
         return config, record
     if datadir.exists() and not datadir.is_dir():
         raise CliError(f"data dir {datadir} is not a directory")
-    datadir.mkdir(parents=True, exist_ok=True)
     record = {"chainId": config.chain_id, "genesisHash": ghash,
               "genesis": str(Path(genesis).resolve() if genesis else DEFAULT_CONFIG)}
-    (datadir / CHAIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    try:
+        datadir.mkdir(parents=True, exist_ok=True)
+        (datadir / CHAIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        from poai.datadir import path_problem
+        raise CliError(f"cannot use {datadir} as a data dir: {path_problem(exc)}") from exc
     return config, record
 
 
@@ -204,16 +208,19 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         await loop.run_in_executor(None, node.start)
     except NetworkStartError as exc:  # the node has closed its chain again
         await server.stop()
-        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{args.p2p_port}: "
-                       f"{exc.__cause__ or exc} (is another node running? use --p2p-port or "
-                       "--no-p2p)") from exc
+        from poai.p2p.cli import p2p_port
+        cause = exc.__cause__
+        why = (cause.strerror if isinstance(cause, OSError) and cause.strerror
+               else str(cause or exc)).lower()
+        raise CliError(f"cannot listen for peers on {args.p2p_addr}:{p2p_port(args)}: {why} "
+                       "(is another node running? use --p2p-port or --no-p2p)") from exc
     except DatadirError as exc:
         await server.stop()
         raise CliError(str(exc)) from exc
     except Exception as exc:
         await server.stop()
-        raise CliError(f"cannot open the chain in {args.datadir}: {exc} "
-                       "(corrupted data dir? remove it or use another --datadir)") from exc
+        raise CliError(f"cannot open the chain in {args.datadir}: {exc} (nothing in it was "
+                       "changed; use another --datadir for a new chain)") from exc
     # -- P2P (owned by the p2p package; the node starts and stops its network) --
     print_listen_addrs(node.network)
     # -- end P2P --
@@ -328,9 +335,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status))
     else:
-        for key, value in status.items():
-            print(f"{key:18} {value}")
+        print(status_text(status))
     return 0
+
+
+def status_text(status: dict[str, Any]) -> str:
+    """`poai status` for people: one aligned "label  value" line per fact."""
+    pool = status["txpool"]
+    rows = [
+        ("Node", f"{status['rpc']} ({status['client']})"),
+        ("Chain id", str(status["chainId"])),
+        ("Head", f"#{status['head']} {status['headHash']} ({status['headAgeSeconds']} s ago)"),
+        ("Difficulty", f"{status['difficulty']:,}"),
+        ("Base fee", f"{status['baseFeePerGas'] / 1e9:.9g} gwei"),
+    ]
+    if "epoch" in status:
+        rows.append(("Epoch", str(status["epoch"])))
+    rows += [
+        ("Mining", (f"yes, {status['attemptsPerSecond']} attempts/s" if status["mining"]
+                    else "no")),
+        ("Peers", str(status["peers"])),
+        ("Tx pool", f"{pool.get('pending', 0)} pending, {pool.get('queued', 0)} queued"),
+    ]
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
 
 # ------------------------------------------------------------------ parser
@@ -430,6 +458,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CliError as exc:
         print(f"poai: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a path a command could not use: one line, not a traceback
+        from poai.datadir import path_problem
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"poai: error: {where}{path_problem(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 
 from poai.chain.chain import PoaiChain, chain_class_for
 from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
@@ -76,7 +77,8 @@ class Node:
         self.coinbase = coinbase
         self.lock = threading.RLock()
         self.txpool: TxPoolLike = txpool if txpool is not None else TxPool(
-            config.chain_id, self._pool_state_at_head, block_gas_limit=lambda: config.gas_limit
+            config.chain_id, self._pool_state_at_head, block_gas_limit=lambda: config.gas_limit,
+            next_base_fee=lambda: calculate_expected_base_fee_per_gas(self.head()),
         )
         self._network_factory = network
         self.network: Network | None = None

@@ -28,10 +28,11 @@ BUDGET_S = 420
 def test_reverts_are_decoded_into_words() -> None:
     sel = keccak(text="GovernorUnexpectedProposalState(uint256,uint8,bytes32)")[:4]
     data = sel + encode(["uint256", "uint8", "bytes32"], [7, 0, b"\x00" * 31 + b"\x02"])
-    assert decode_revert(data) == ("GovernorUnexpectedProposalState(7, 0, 0x" + "00" * 31 +
-                                   "02)")
+    assert decode_revert(data) == ("GovernorUnexpectedProposalState(proposalId=7, current=0, "
+                                   "expectedStates=0x" + "00" * 31 + "02)")
     sel = keccak(text="ChunkOutOfOrder(uint256,uint256,uint256)")[:4]
-    assert decode_revert(sel + encode(["uint256"] * 3, [5, 0, 1])) == "ChunkOutOfOrder(5, 0, 1)"
+    assert decode_revert(sel + encode(["uint256"] * 3, [5, 0, 1])) == \
+        "ChunkOutOfOrder(expertId=5, expected=0, got=1)"
     err = keccak(text="Error(string)")[:4] + encode(["string"], ["nope"])
     assert decode_revert(err) == "reverted: nope"
     assert decode_revert(b"") == "reverted without a reason"
@@ -166,7 +167,8 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert re.search(rf"{pid}\s+Executed", listed.stdout), listed.stdout
         r = _poai("gov", "vote", pid, "against", *rpc, *key)  # not active any more
         assert r.returncode == 2 and r.stderr.count("\n") == 1
-        assert f"GovernorUnexpectedProposalState({pid}, 7, " in r.stderr, r.stderr
+        words = f"GovernorUnexpectedProposalState(proposalId={pid}, current=7, "
+        assert words in r.stderr, r.stderr
         # The node mines the new epoch with the new snapshot; the blob came from the chain.
         while int(json.loads(_poai("status", *rpc, "--json").stdout)["head"]) < epoch * 8 + 1:
             assert proc.proc.poll() is None and time.monotonic() - started < BUDGET_S, \

@@ -50,7 +50,7 @@ def test_reads_leave_the_state_untouched(bench: Any) -> None:
 
 def test_reverts_are_decoded_and_named(bench: Any) -> None:
     state = bench.state_at(0)
-    named = r"ModelRegistry.snapshot\(7,\).*UnknownSnapshot\(7,\)"
+    named = r"ModelRegistry.snapshot\(7,\).*UnknownSnapshot\(snapshotId=7\)"
     with pytest.raises(GovernanceReadError, match=named):
         call_view(state, bench.contracts.registry, "ModelRegistry", "snapshot", 7)
     with pytest.raises(GovernanceReadError, match="SafeCastOverflowedUintDowncast"):

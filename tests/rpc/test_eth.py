@@ -70,6 +70,10 @@ def test_send_raw_errors(rpc: Rpc, node: DevNode) -> None:
     assert e["code"] == -32000 and ("invalid sender" in e["message"]
                                     or "insufficient funds" in e["message"])
     assert error(sign(0, nonce=0, gas=1000))["message"].startswith("intrinsic gas too low")
+    one_wei = error(sign(0, nonce=0, maxFeePerGas=1, maxPriorityFeePerGas=1))
+    assert one_wei["code"] == -32000
+    assert one_wei["message"].startswith("max fee per gas less than block base fee")
+    assert rpc.call("eth_getTransactionCount", A0, "pending") == "0x0"
     rpc.call("eth_sendRawTransaction", "0x" + sign(0, nonce=0).hex())
     node.mine_block()
     assert error(sign(0, nonce=0, value=1))["message"].startswith("nonce too low")

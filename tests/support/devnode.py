@@ -19,6 +19,7 @@ from eth.chains.base import MiningChain
 from eth.consensus.noproof import NoProofConsensus
 from eth.db.atomic import AtomicDB
 from eth.vm.forks import PragueVM
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_account import Account
 from poai.node import MiningStats
 from poai.quiz.context import QuizContext
@@ -70,7 +71,9 @@ class DevNode:
         # see which of the two an answer comes from.
         self.governed_manifest = "cd" * 32
         self.txpool = TxPool(chain_id, lambda: self.chain.get_vm(self.head()).state,
-                             block_gas_limit=lambda: self.head().gas_limit)
+                             block_gas_limit=lambda: self.head().gas_limit,
+                             next_base_fee=lambda: calculate_expected_base_fee_per_gas(
+                                 self.head()))
         self._listeners: list[Callable[[Any], None]] = []
         self._builder = vm.get_transaction_builder()
 

@@ -82,6 +82,37 @@ def test_fee_cap_below_base_fee_stays_but_is_not_selected(node: DevNode) -> None
     assert len(pool.select(base_fee=GWEI, gas_limit=30_000_000)) == 1
 
 
+def test_fee_cap_below_the_next_base_fee_is_refused_and_moves_no_nonce(node: DevNode) -> None:
+    # Issue 19: a max fee of 1 wei was admitted and the pending nonce moved past it. Refused
+    # (as anvil) with geth's block-level message; the sender's later nonces stay unaffected.
+    pool = node.txpool
+    base_fee = pool._base_fee()
+    assert base_fee is not None and base_fee > 1
+    with pytest.raises(TxPoolError, match=re.escape(
+            f"max fee per gas less than block base fee: address {ACCOUNTS[0].address}, "
+            f"maxFeePerGas: 1, baseFee: {base_fee}")) as info:
+        pool.add(tx(node, nonce=0, maxFeePerGas=1, maxPriorityFeePerGas=1))
+    assert info.value.code == -32000
+    with pytest.raises(TxPoolError, match="less than block base fee"):
+        pool.add(tx(node, nonce=0, maxFeePerGas=base_fee - 1, maxPriorityFeePerGas=1))
+    assert len(pool) == 0 and pool.pending_nonce(sender(0)) is None
+    pool.add(tx(node, nonce=0, maxFeePerGas=base_fee, maxPriorityFeePerGas=1))  # exactly enough
+    assert pool.pending_nonce(sender(0)) == 1
+
+
+def test_tip_below_the_pool_minimum_is_refused_with_geths_message(node: DevNode) -> None:
+    pool = node.txpool
+    with pytest.raises(TxPoolError, match=re.escape(
+            "transaction gas price below minimum: gas tip cap 0, minimum needed 1")):
+        pool.add(tx(node, nonce=0, maxPriorityFeePerGas=0))
+    strict = TxPool(CHAIN_ID, lambda: node.chain.get_vm(node.head()).state,
+                    limits=PoolLimits(min_tip=GWEI))
+    with pytest.raises(TxPoolError, match=f"gas tip cap {GWEI - 1}, minimum needed {GWEI}"):
+        strict.add(tx(node, nonce=0, maxPriorityFeePerGas=GWEI - 1))
+    strict.add(tx(node, nonce=0, maxPriorityFeePerGas=GWEI))
+    assert len(pool) == 0 and len(strict) == 1
+
+
 def test_replacement_needs_ten_percent_bump_of_both_fees(node: DevNode) -> None:
     pool = node.txpool
     first = pool.add(tx(node, nonce=0, maxFeePerGas=10 * GWEI, maxPriorityFeePerGas=2 * GWEI))

@@ -14,13 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import decode
 from eth_account import Account
-from eth_utils.abi import get_abi_input_types
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
+from poai.bindings import decode_revert as _decode_revert
+from poai.bindings import deployed, revert_of_transaction
 from poai.governance.contracts import load_genesis_contracts
 from poai.governance.payloads import chunk_hashes, split_chunks
 from poai.model.store import BlobError
@@ -35,43 +34,10 @@ class GovError(Exception):
     """A failed command, in words (one line)."""
 
 
-def _error_table() -> dict[bytes, tuple[str, list[str]]]:
-    table = {}
-    for entries in load_genesis_contracts().abis.values():
-        for e in entries:
-            if e.get("type") == "error":
-                types = list(get_abi_input_types(e))  # type: ignore[arg-type]
-                table[keccak(text=f"{e['name']}({','.join(types)})")[:4]] = (e["name"], types)
-    return table
-
-
 def decode_revert(data: bytes) -> str:
-    """A revert's return data in words: ``Error(string)``, ``Panic(uint256)`` or a custom error
-    of the governance contracts with its arguments."""
-    if len(data) < 4:
-        return "reverted without a reason"
-    sel, body = data[:4], data[4:]
-    if sel == keccak(text="Error(string)")[:4]:
-        return f"reverted: {decode(['string'], body)[0]}"
-    if sel == keccak(text="Panic(uint256)")[:4]:
-        return f"panic 0x{decode(['uint256'], body)[0]:02x}"
-    known = _error_table().get(sel)
-    if known is None:
-        return f"reverted with unknown error 0x{data.hex()}"
-    name, types = known
-    try:
-        args = decode(types, body)
-    except Exception:  # noqa: BLE001 - a malformed payload still names the error
-        return f"{name}(<undecodable>)"
-    shown = ", ".join(f"0x{a.hex()}" if isinstance(a, bytes) else str(a) for a in args)
-    return f"{name}({shown})"
-
-
-def _revert_words(exc: ContractLogicError) -> str:
-    data = exc.data
-    if isinstance(data, str) and data.startswith("0x"):
-        return decode_revert(bytes.fromhex(data[2:]))
-    return str(exc.message or exc)
+    """A revert's return data in words (the shared decoder of poai.bindings, which knows every
+    PoAI contract's custom errors): ``ChunkOutOfOrder(expertId=5, expected=0, got=1)``."""
+    return str(_decode_revert(data))
 
 
 class Gov:
@@ -83,6 +49,8 @@ class Gov:
         self.c = {name: self.w3.eth.contract(address=Web3.to_checksum_address(addr),
                                              abi=gc.abis[name])
                   for name, addr in gc.addresses.items() if name in gc.abis}
+        # The same contracts through poai.bindings: named results, reverts in words.
+        self.b = deployed(self.w3, gc.addresses)
         self.account = Account.from_key(key) if key is not None else None
         try:
             self.chain_id = self.w3.eth.chain_id
@@ -90,28 +58,32 @@ class Gov:
             raise GovError(f"no node at {rpc}: {exc}") from None
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
+        """A view's result, named (structs as NamedTuples)."""
         try:
-            return getattr(self.c[contract].functions, fn)(*args).call()
-        except ContractLogicError as exc:
-            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+            return getattr(self.b, contract).call(fn, *args)
+        except ContractLogicError as exc:  # poai.bindings' ContractRevert, in words
+            raise GovError(str(exc)) from None
 
     def send(self, contract: str, fn: str, *args: Any, value: int = 0) -> Any:
         if self.account is None:
             raise GovError("this command sends a transaction: give --key, --key-file, "
                            "--keystore or --dev-account")
-        call = getattr(self.c[contract].functions, fn)(*args)
+        call = getattr(self.b, contract).fn(fn, *args)
         try:
             tx = call.build_transaction({
                 "from": self.account.address, "value": value, "chainId": self.chain_id,
                 "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending")})
-        except ContractLogicError as exc:
-            raise GovError(f"{contract}.{fn}: {_revert_words(exc)}") from None
+        except ContractLogicError as exc:  # poai.bindings' ContractRevert, in words
+            raise GovError(str(exc)) from None
         signed = self.account.sign_transaction(tx)
         h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=RECEIPT_TIMEOUT_S,
                                                            poll_latency=0.3)
         if receipt["status"] != 1:
-            raise GovError(f"{contract}.{fn}: transaction 0x{bytes(h).hex()} reverted")
+            why = str(revert_of_transaction(self.w3, h) or "reverted")
+            if not why.startswith(("reverted", "panic")):
+                why = f"reverted: {why}"
+            raise GovError(f"{contract}.{fn}: transaction 0x{bytes(h).hex()} {why}")
         return receipt
 
     def proposal(self, pid: int) -> dict[str, Any]:
@@ -281,7 +253,7 @@ def _snapshot_model(g: Gov, snap: int, store: Any) -> tuple[Any, tuple[tuple[str
     genesis = genesis_store()
     spec = read_manifest(genesis, genesis_manifest_hash()).spec
     trunk, _, ids = g.call("ModelRegistry", "snapshot", snap)
-    hashes = [bytes(g.call("ModelRegistry", "expert", i)[3]).hex() for i in ids]
+    hashes = [bytes(g.call("ModelRegistry", "expert", i).payloadHash).hex() for i in ids]
     e = spec.num_local_experts
     rows = tuple(tuple(hashes[r * e:(r + 1) * e]) for r in range(spec.num_hidden_layers))
     manifest = Manifest(spec, bytes(trunk).hex(), rows)

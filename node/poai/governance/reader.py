@@ -25,9 +25,9 @@ from eth_utils.abi import (
     get_abi_input_types,
     get_abi_output_types,
 )
-from eth_utils.crypto import keccak
 from lru import LRU
 
+from poai.bindings.errors import ErrorTable, decode_revert_data
 from poai.compat.pyevm import clean_storage_root
 from poai.governance.contracts import DATASET_DAO, REGISTRY, load_genesis_contracts
 
@@ -67,22 +67,13 @@ def _abi(contract: str) -> dict[str, dict[str, Any]]:
     return {str(e["name"]): e for e in entries if e.get("type") in ("function", "error")}
 
 
+@functools.cache
+def _errors(contract: str) -> ErrorTable:
+    return ErrorTable([load_genesis_contracts().abis[contract]])
+
+
 def _decode_revert(contract: str, data: bytes) -> str:
-    if len(data) < 4:
-        return "reverted without a reason"
-    for name, entry in _abi(contract).items():
-        if entry["type"] == "error" and _error_selector(entry) == data[:4]:
-            try:
-                args = decode(get_abi_input_types(entry), data[4:])  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - a malformed payload still names the error
-                return f"{name}(<undecodable>)"
-            return f"{name}{tuple(args)!r}" if args else f"{name}()"
-    return f"reverted with 0x{data.hex()}"
-
-
-def _error_selector(entry: dict[str, Any]) -> bytes:
-    types = ",".join(get_abi_input_types(entry))  # type: ignore[arg-type]
-    return keccak(text=f"{entry['name']}({types})")[:4]
+    return str(decode_revert_data(data, _errors(contract)))
 
 
 def call_view(

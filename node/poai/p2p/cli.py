@@ -33,8 +33,9 @@ def _multiaddr(text: str) -> str:
 
 def add_p2p_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("p2p")
-    g.add_argument("--p2p-port", type=_port, default=DEFAULT_P2P_PORT,
-                   help=f"libp2p TCP port on --p2p-addr (default {DEFAULT_P2P_PORT}, 0 = free)")
+    g.add_argument("--p2p-port", type=_port, default=None,
+                   help=f"libp2p TCP port on --p2p-addr (default {DEFAULT_P2P_PORT}, 0 = free; "
+                        "with --dev, P2P runs only when this, --peer or --mdns is given)")
     g.add_argument("--p2p-addr", default="127.0.0.1", help="libp2p listen address")
     g.add_argument("--peer", action="append", type=_multiaddr, default=[], metavar="MULTIADDR",
                    help="static peer, redialled when lost (repeatable)")
@@ -43,17 +44,30 @@ def add_p2p_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def p2p_network(args: argparse.Namespace) -> NetworkFactory | None:
-    """What builds the node's P2P service from the `poai node` flags (None with --no-p2p);
-    the Node starts and stops it with itself."""
-    if args.no_p2p:
+    """What builds the node's P2P service from the `poai node` flags (None with --no-p2p, and
+    with --dev unless --p2p-port, --peer or --mdns asks for networking, as anvil and
+    `hardhat node` run alone); the Node starts and stops it with itself."""
+    if not p2p_enabled(args):
         return None
     # deferred: libp2p and trio load only when networking runs
     from poai.p2p.host import HostConfig
     from poai.p2p.service import P2PService
 
-    cfg = HostConfig(datadir=Path(args.datadir), listen_host=args.p2p_addr, port=args.p2p_port,
+    cfg = HostConfig(datadir=Path(args.datadir), listen_host=args.p2p_addr, port=p2p_port(args),
                      static_peers=list(args.peer), mdns=args.mdns)
+
     return lambda node: P2PService(node, cfg)
+
+
+def p2p_enabled(args: argparse.Namespace) -> bool:
+    if args.no_p2p:
+        return False
+    asked = args.p2p_port is not None or bool(args.peer) or args.mdns
+    return asked or not getattr(args, "dev", False)
+
+
+def p2p_port(args: argparse.Namespace) -> int:
+    return DEFAULT_P2P_PORT if args.p2p_port is None else int(args.p2p_port)
 
 
 def print_listen_addrs(network: Network | None) -> None:

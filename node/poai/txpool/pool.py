@@ -2,8 +2,16 @@
 
 Rules and messages follow geth's legacypool so wallets and tools show familiar errors.
 A transaction is *pending* when its nonce continues the sender's on-chain nonce without a gap,
-*queued* otherwise. Transactions whose fee cap is below the current base fee stay pending in the
-pool (as in geth) but are not selected for a block until the base fee falls.
+*queued* otherwise.
+
+Fees, as geth and anvil (docs/CONTRACTS.md, "Transaction pool rules"): a tip below the pool's
+minimum (`PoolLimits.min_tip`, geth's `--txpool.pricelimit`, 1 wei) is refused with geth's
+"transaction gas price below minimum", and a fee cap below the next block's base fee is refused
+as anvil does, with geth's "max fee per gas less than block base fee": the pool never holds a
+transaction that cannot go into the next block when it arrives, so the pending nonce
+(`eth_getTransactionCount(.., "pending")`) never moves past one. A transaction admitted earlier
+whose fee cap the base fee has since risen above stays pending (as in geth) but is not selected
+for a block until the base fee falls.
 
 Admission is on the hot path of every eth_sendRawTransaction and needs only the pool's own
 lock (the node's RPC runs it without ``Node.lock``, so it never waits for block building):
@@ -66,6 +74,7 @@ class PoolLimits:
     global_slots: int = 5120  # geth GlobalSlots + GlobalQueue, counted together here
     account_slots: int = 256  # per sender, pending and queued together
     max_tx_size: int = TX_MAX_SIZE
+    min_tip: int = 1  # wei per gas; geth's --txpool.pricelimit default
 
 
 DECODED_CACHE_SIZE = 1024  # raw transactions decoded recently (a send decodes twice)
@@ -184,17 +193,22 @@ class TxPool:
         *,
         limits: PoolLimits | None = None,
         block_gas_limit: Callable[[], int] | None = None,
+        next_base_fee: Callable[[], int] | None = None,
     ) -> None:
+        """``next_base_fee``: the base fee of the block built on the current head (None: no
+        base-fee rule, for pools without a chain behind them)."""
         self.chain_id = chain_id
         self._state_at_head = state_at_head
         self._limits = limits or PoolLimits()
         self._block_gas_limit = block_gas_limit
+        self._next_base_fee = next_base_fee
         self._by_sender: dict[bytes, dict[int, SignedTransactionAPI]] = {}
         self._by_hash: dict[bytes, tuple[bytes, SignedTransactionAPI]] = {}
         self._lock = threading.RLock()
         # The head's state, read-only here, kept until the next `on_new_head`; `_head_epoch`
         # tells a state fetched before a head change from one fetched after it.
         self._head_state: StateAPI | None = None
+        self._head_base_fee: int | None = None
         self._head_epoch = 0
 
     def _state(self) -> StateAPI:
@@ -210,6 +224,20 @@ class TxPool:
                 self._head_state = state
         return state
 
+    def _base_fee(self) -> int | None:
+        # As _state: without self._lock (the callable may take Node.lock), once per head.
+        if self._next_base_fee is None:
+            return None
+        fee = self._head_base_fee
+        if fee is not None:
+            return fee
+        epoch = self._head_epoch
+        fee = self._next_base_fee()
+        with self._lock:
+            if self._head_epoch == epoch:
+                self._head_base_fee = fee
+        return fee
+
     # ---------------------------------------------------------------- admission
     def add(self, tx: SignedTransactionAPI) -> bytes:
         """Validate and admit ``tx``; returns its hash or raises :class:`TxPoolError`.
@@ -220,9 +248,10 @@ class TxPool:
         for _ in range(MAX_HEAD_RACES):
             epoch = self._head_epoch
             state = self._state()
+            base_fee = self._base_fee()
             with self._lock:
                 if self._head_epoch == epoch:
-                    return self._add(tx, state)
+                    return self._add(tx, state, base_fee)
         raise TxPoolError("the head is changing too fast: try again")
 
     def _validate_static(self, tx: SignedTransactionAPI, tx_hash: bytes) -> bytes:
@@ -242,6 +271,10 @@ class TxPool:
                 "max priority fee per gas higher than max fee per gas: address "
                 f"{_addr(sender)}, maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, "
                 f"maxFeePerGas: {tx.max_fee_per_gas}")
+        if tx.max_priority_fee_per_gas < self._limits.min_tip:
+            raise TxPoolError(
+                f"transaction gas price below minimum: gas tip cap "
+                f"{tx.max_priority_fee_per_gas}, minimum needed {self._limits.min_tip}")
         creation = creation_rule_violation(tx)  # what blocks refuse (poai.chain.corrections)
         if creation is not None:
             raise TxPoolError(creation)
@@ -252,11 +285,18 @@ class TxPool:
             raise TxPoolError("exceeds block gas limit")
         return sender
 
-    def _add(self, tx: SignedTransactionAPI, state: StateAPI) -> bytes:
+    def _add(self, tx: SignedTransactionAPI, state: StateAPI,
+             base_fee: int | None = None) -> bytes:
+        """``base_fee``: the next block's, for a new transaction (None for one re-added from a
+        block that left the chain, or without a chain behind the pool)."""
         tx_hash = tx.hash
         if tx_hash in self._by_hash:
             raise TxPoolError(f"already known: {tx_hash.hex()}", reason=TxRejection.KNOWN)
         sender = self._validate_static(tx, tx_hash)
+        if base_fee is not None and tx.max_fee_per_gas < base_fee:
+            raise TxPoolError(
+                "max fee per gas less than block base fee: address "
+                f"{_addr(sender)}, maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}")
         state_nonce = state.get_nonce(Address(sender))
         if tx.nonce < state_nonce:
             raise TxPoolError(
@@ -396,6 +436,7 @@ class TxPool:
         with self._lock:
             self._head_epoch += 1
             self._head_state = None
+            self._head_base_fee = None
             if not self._by_hash and not dropped:
                 return  # nothing to prune or re-add: the new head's state is read when needed
         state = self._state()
