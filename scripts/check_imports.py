@@ -3,6 +3,7 @@
 
 Fails (exit 1, one line per problem) on:
 - an upward import: a module importing a package of a higher layer;
+- an import between node services kept apart (`APART`: e.g. rpc <-> p2p);
 - an import cycle between modules, or between top-level packages;
 - a `poai` import inside a function without a `# deferred: <why>` comment on its line or the
   line above (outside the CLI layer, which defers on purpose so `poai --help` starts fast).
@@ -32,6 +33,13 @@ LAYERS: dict[str, int] = {
     "datadir": 5, "importer": 5, "producer": 5, "devmode": 5,
     "rpc": 6, "p2p": 6, "market": 6, "inference": 6, "api": 6,  # node services
     "cli": 7,
+}
+# Node services of one layer that stay apart: they meet through the Node's ports
+# (poai.interfaces), so the RPC server never reaches into the network's internals, and the
+# network never into the RPC's.
+APART: set[tuple[str, str]] = {
+    ("rpc", "p2p"), ("p2p", "rpc"), ("inference", "p2p"), ("inference", "rpc"),
+    ("market", "p2p"), ("api", "p2p"), ("p2p", "api"), ("p2p", "market"), ("rpc", "api"),
 }
 DEFERRING_LAYERS = {"cli"}  # function-level imports allowed without a comment
 MARKER = "# deferred:"
@@ -187,6 +195,9 @@ def check(root: Path) -> list[str]:
             elif src_layer is not None and dst_layer > src_layer:
                 problems.append(f"{where}:{line}: upward import of {target} (layer {dst_layer}) "
                                 f"from layer {src_layer} ({src_top})")
+            elif (src_top, dst_top) in APART:
+                problems.append(f"{where}:{line}: {src_top} must not import {target}: "
+                                "services meet through poai.interfaces")
             if in_function and src_top not in DEFERRING_LAYERS:
                 if not _marked(lines, line):
                     problems.append(f"{where}:{line}: import of {target} inside a function "

@@ -42,6 +42,15 @@ def test_an_upward_import_fails(tmp_path: Path) -> None:
     assert any("upward import of poai.chain.b" in p for p in problems), problems
 
 
+def test_rpc_reaching_into_p2p_fails(tmp_path: Path) -> None:
+    root = _package(tmp_path, {"rpc/a.py": "from poai.p2p.sync import Syncer\n",
+                               "p2p/sync.py": "Syncer = 1\n",
+                               "api/b.py": "from poai.inference.engine import E\n",
+                               "inference/engine.py": "E = 1\n"})
+    problems = _script().check(root)
+    assert len(problems) == 1 and "rpc must not import poai.p2p.sync" in problems[0], problems
+
+
 def test_a_module_cycle_fails_even_through_a_function(tmp_path: Path) -> None:
     root = _package(tmp_path, {
         "chain/a.py": "from poai.chain import b\n",
