@@ -17,6 +17,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, SignedTransactionAPI
 
 if TYPE_CHECKING:
     from poai.chain.config import ChainConfig
+    from poai.importer import NodeEvent
     from poai.model.store import BlobStore
     from poai.quiz.context import QuizContext
 
@@ -106,7 +107,7 @@ class NodeLike(Protocol):
     def import_block(self, block: BlockAPI) -> object: ...  # raises ValidationError
     def mining_stats(self) -> MiningStatsLike: ...
     def current_quiz(self) -> QuizContext: ...
-    def add_listener(self, fn: Callable[[Any], None]) -> None: ...
+    def add_listener(self, fn: Callable[[NodeEvent], None]) -> None: ...
     def note_activity(self) -> None: ...  # an RPC request arrived (the miner yields)
     def rewind_to(self, header: BlockHeaderAPI) -> tuple[BlockAPI, ...]: ...  # dev: evm_revert
 

@@ -17,6 +17,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from lru import LRU
 
+from poai.importer import NewHead, NodeEvent
 from poai.interfaces import NodeLike
 from poai.rpc import format
 from poai.rpc.errors import InvalidParams, ServerError
@@ -121,19 +122,19 @@ class RpcContext:
             block = self._blocks[header.hash] = self.chain.get_block_by_header(header)
         return block
 
-    def on_node_event(self, event: Any) -> None:
+    def on_node_event(self, event: NodeEvent) -> None:
         """Keep a new head's block, and its receipts when the event already holds them (our
         own mined block): the first receipt poll then reads neither back (on the node's
         thread: references only, no work)."""
-        block = getattr(event, "block", None)
-        if block is None:
+        if not isinstance(event, NewHead):
             return
-        if getattr(event, "removed_blocks", ()):
+        block = event.block
+        if event.removed_blocks:
             self._reorgs += 1
             self._tx_locations.clear()
         self._blocks[block.hash] = block
-        known = getattr(event, "known_receipts", None)
-        if isinstance(known, tuple) and len(known) == len(block.transactions):
+        known = event.known_receipts
+        if known is not None and len(known) == len(block.transactions):
             self._receipts[block.hash] = known
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:

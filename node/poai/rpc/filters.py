@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_bloom.bloom import BloomFilter
 
+from poai.importer import NewPendingTx, NodeEvent
 from poai.rpc import format
 from poai.rpc.context import RpcContext
 from poai.rpc.errors import InvalidParams, ServerError
@@ -175,8 +176,8 @@ class FilterManager:
         return f
 
     # ----------------------------------------------------------- node events
-    def on_event(self, event: Any) -> None:
-        if hasattr(event, "tx_hash"):
+    def on_event(self, event: NodeEvent) -> None:
+        if isinstance(event, NewPendingTx):
             tx_hash = data(event.tx_hash)
             with self._lock:
                 for f in self._filters.values():
@@ -185,19 +186,17 @@ class FilterManager:
             for feed in self._feeds:
                 feed("pendingTx", tx_hash)
             return
-        block = getattr(event, "block", None)
-        if block is None:
-            return
+        block = event.block
         if not self._heads_wanted():
             return  # nobody listens: spare the node's thread (it holds Node.lock) the work
         # Removed blocks' logs first (removed=True), then the new head's logs, as geth orders.
         all_logs: list[dict[str, Any]] = []
         everything = LogCriteria()
-        head_receipts = tuple(getattr(event, "receipts", ()) or ()) or None
+        head_receipts = event.receipts or None
         with self._ctx.node.lock:
-            for removed in getattr(event, "removed_blocks", ()) or ():
+            for removed in event.removed_blocks:
                 all_logs.extend(block_logs(self._ctx, removed.header, everything, removed=True))
-            new_blocks = list(getattr(event, "added_blocks", ()) or ()) or [block]
+            new_blocks = list(event.added_blocks) or [block]
             for b in new_blocks:
                 given = head_receipts if b.hash == block.hash and head_receipts and len(
                     head_receipts) == len(b.transactions) else None
