@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from poai.rpc import dev
 from poai.rpc.context import RpcContext
 from poai.rpc.hexutil import data
 from poai.rpc.params import NO_PARAMS, Arg
@@ -21,7 +22,12 @@ _MULTIADDR = re.compile(r"^/(ip4|ip6|dns4|dns6|dns)/([^/]+)/tcp/(\d+)(?:/.*?)?(?
 
 
 def rpc_modules(ctx: RpcContext, params: list[Any]) -> dict[str, str]:
-    names = sorted({m.split("_", 1)[0] for m in ctx.method_names() if "_" in m})
+    """The namespaces this node serves; a non-dev node leaves out those whose every method
+    is dev-only (evm_, anvil_, hardhat_, personal_: refused there)."""
+    methods = [m for m in ctx.method_names() if "_" in m]
+    if ctx.node.dev is None:
+        methods = [m for m in methods if m not in dev.METHODS]
+    names = sorted({m.split("_", 1)[0] for m in methods})
     return {name: "1.0" for name in names}
 
 
