@@ -174,6 +174,13 @@ def check_job_locally(chain: Any, claim: JobClaim, at: Any = None) -> Verdict:
     return models.check(chain.get_vm(header).state, claim)
 
 
+def job_snapshot(chain: Any, snapshot_id: int, at: Any = None) -> JobSnapshot:
+    """Snapshot `snapshot_id` as the state after block `at` (default: the canonical head) names
+    it, its blobs in the node's store: what a market worker generates a job's answer with."""
+    header = at if at is not None else chain.get_canonical_head()
+    return snapshot_models_of(chain).resolve(chain.get_vm(header).state, snapshot_id)
+
+
 def snapshot_models_of(chain: Any) -> SnapshotModels:
     """The SnapshotModels a chain's VM runs the precompile with."""
     vm_class = chain.get_vm_class_for_block_number(0)
@@ -191,5 +198,6 @@ __all__ = [
     "SnapshotModels",
     "check_job_locally",
     "inference_check_precompile",
+    "job_snapshot",
     "snapshot_models_of",
 ]

@@ -39,8 +39,8 @@ class SamplingParams:
                                 f"temperature must be in [0, 2], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise SamplingError("top_p", f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.seed < 2**63:
-            raise SamplingError("seed", f"seed must be in [0, 2**63), got {self.seed}")
+        if not 0 <= self.seed < 2**64:
+            raise SamplingError("seed", f"seed must be in [0, 2**64), got {self.seed}")
         if len(self.stop) > MAX_STOP_SEQUENCES or any(not s for s in self.stop):
             raise SamplingError("stop", f"stop: at most {MAX_STOP_SEQUENCES} non-empty strings")
 
