@@ -153,13 +153,12 @@ def test_market_on_a_mining_node(tmp_path: Path) -> None:
         tokens, ids, counts = honest["outputTokens"], honest["expertIds"], honest["counts"]
         wrong = [0 if tokens[0] != 0 else 1, *tokens[1:]]  # a NUL byte: nowhere near the top
         inflated = [counts[0] + 1, *counts[1:]]
-        frauds = {}
-        for name, out, cs in (("wrong token", wrong, counts), ("inflated count", tokens,
-                                                                inflated)):
-            job_id = c.post(LOW_FEE)
+        frauds = {"wrong token": c.post(LOW_FEE), "inflated count": c.post(LOW_FEE)}
+        for job_id in frauds.values():  # both claimed before the first fraud bans the fixture
             c.send(fixture, c.market.functions.claimJob(job_id))
+        for job_id, out, cs in ((frauds["wrong token"], wrong, counts),
+                                (frauds["inflated count"], tokens, inflated)):
             c.send(fixture, c.market.functions.commitResult(job_id, pack_tokens(out), ids, cs))
-            frauds[name] = job_id
         for name, job_id in frauds.items():
             job = c.wait(job_id, {"fraud", "finalized"}, node)
             assert job["status"] == "fraud", (name, job)

@@ -6,7 +6,9 @@ and not this account's own is replayed locally with the same INFERENCE_CHECK the
 expert counts that are not the routed ones) is challenged at once with the bond: the contract
 runs the precompile and, as the verdict is the same, slashes the worker — 10% of the stake and
 the bond come back to this account, which withdraws them. Verdicts are kept per (job, output
-hash) for the process's life; after a restart the open windows are simply checked again.
+hash) for the process's life; after a restart the open windows are simply checked again. A
+challenge the chain refuses (its simulation reverts, or it fails when mined) is not sent again
+by this process.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class MarketChallenger(ChainLoop):
         self.address = self.sender.address
         self._verdicts: dict[tuple[int, bytes], Verdict] = {}
         self._since = 1
+        self._given_up: set[int] = set()  # challenges the chain refused: never resent
         self.challenged: list[int] = []  # job ids challenged by this process
 
     def step(self) -> bool:
@@ -56,7 +59,8 @@ class MarketChallenger(ChainLoop):
                 self._since = job.job_id + 1
             else:
                 settled_prefix = False
-            if not open_window or job.worker == self.address or job.challenger != ZERO_ADDRESS:
+            if not open_window or job.worker == self.address or \
+                    job.challenger != ZERO_ADDRESS or job.job_id in self._given_up:
                 continue
             if job.prompt is None or not job.output_ok:
                 self.log.warning("job %d: its prompt or output log is missing: cannot check it",
@@ -89,7 +93,10 @@ class MarketChallenger(ChainLoop):
                                   what=f"challenge job {job.job_id}")
         except MarketError as exc:
             self.log.warning("job %d not challenged: %s", job.job_id, exc)
+            self._given_up.add(job.job_id)
             return False
         if ok:
             self.challenged.append(job.job_id)
+        else:
+            self._given_up.add(job.job_id)
         return ok

@@ -1,115 +1,57 @@
 """The model work of the market services: an honest answer to a job, and the local check.
 
-Both use the consensus module's own rule (`poai.consensus.inference_check`): the worker decodes
-with `choose` (greedy, or the seeded `draw` in the rule's probability intervals) and counts
-routed tokens with `routed_counts` over the same teacher-forced pass the precompile replays, so
-its claim is exactly what the check recomputes; the challenger runs `check_claim` itself, the
-function every validator runs inside the precompile, so it challenges only what the chain will
-find to be a fraud.
+Both are the check engineer's functions, so the worker's claim is what the chain accepts and the
+challenger challenges only what the chain will find to be a fraud:
+- answer: `poai.inference.claims.generate_claim` — the inference engine generating under the
+  job's snapshot with the chain's decoding rule (greedy, or the seeded `draw`) and counting the
+  routed tokens of every position it feeds, the INFERENCE_CHECK's definition;
+- check: `check_claim` (`poai.consensus.inference_check`), the function the precompile runs
+  inside the EVM, on the model of the job's snapshot as the node's own chain names it
+  (`poai.chain.inference.job_snapshot` / `SnapshotModels`, shared with the precompile).
 
-The model is the job's snapshot as the node holds it for the quiz (its manifest and blobs), in
-consensus mode; the registry's expert ids fill the (layer, expert) slots. Only the snapshot
-active at the head is loaded (a job must name the active snapshot when it is posted; a job
-whose snapshot has since been replaced is left alone and says so in the log).
+The chain is read under ``node.lock``; the forward passes run outside it.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from typing import Any
 
-import torch
-from transformers import DynamicCache
-
-from poai.consensus.inference_check import (
-    Decoding,
-    JobClaim,
-    check_claim,
-    choose,
-    forward,
-    gas_for,
-    replay_ids,
-    routed_counts,
-)
-from poai.governance.contracts import REGISTRY
+from poai.api.service import node_resolver
+from poai.chain.inference import JobSnapshot, job_snapshot, snapshot_models_of
+from poai.consensus.inference_check import Decoding, JobClaim, check_claim, gas_for
+from poai.inference.claims import generate_claim
+from poai.inference.engine import InferenceEngine
 from poai.interfaces import NodeLike
-from poai.market.book import JobBook
 from poai.market.contract import Job, MarketError
-from poai.model.config import check_consensus_mode
-from poai.model.snapshot import load_model
-from poai.model.store import BlobStore
-from poai.model.tokenizer import BOS_ID, EOS_ID
-
-log = logging.getLogger(__name__)
 
 CHALLENGE_GAS_MARGIN = 800_000  # the challenge's own work around the precompile's gas
+EXPERT_CACHE = 64
 
 
 def decoding_of(job: Job) -> Decoding:
     return Decoding(job.max_tokens, job.temperature_milli, job.top_p_micro, job.seed)
 
 
-def generate(model: Any, prompt: bytes, decoding: Decoding) -> tuple[int, ...]:
-    """The rule's tokens for ``prompt``: BOS first, a KV cache, until EOS or max_tokens."""
-    tokens: list[int] = []
-    with torch.inference_mode():
-        cache = DynamicCache(config=model.config)
-        ids = [BOS_ID, *prompt]
-        for position in range(decoding.max_tokens):
-            out = model(input_ids=torch.tensor([ids], dtype=torch.long), past_key_values=cache,
-                        use_cache=True, logits_to_keep=1)
-            token = choose(out.logits[0, -1].float(), decoding, position)
-            tokens.append(token)
-            if token == EOS_ID:
-                break
-            ids = [token]
-    return tuple(tokens)
-
-
 class Replayer:
-    """The job's model, loaded once per snapshot, shared by the worker and the challenger (one
-    forward pass at a time)."""
+    """The worker's engine and the challenger's check on one node (one job at a time)."""
 
-    def __init__(self, node: NodeLike, book: JobBook) -> None:
+    def __init__(self, node: NodeLike) -> None:
         self.node = node
-        self.book = book
+        self.engine = InferenceEngine(node_resolver(node), expert_cache=EXPERT_CACHE)
         self._lock = threading.Lock()
-        self._loaded: tuple[int, str, Any, tuple[tuple[int, ...], ...]] | None = None
 
-    def model_for(self, snapshot_id: int) -> tuple[Any, tuple[tuple[int, ...], ...]]:
-        active = int(self.book.view("activeSnapshot"))
-        if snapshot_id != active:
-            raise MarketError(f"snapshot {snapshot_id} is no longer active ({active} is): this "
-                              "node replays only the active snapshot")
-        quiz = self.node.current_quiz()
-        loaded = self._loaded
-        if loaded is not None and loaded[:2] == (snapshot_id, quiz.manifest_hash):
-            return loaded[2], loaded[3]
-        model = load_model(BlobStore(quiz.blob_dir), quiz.manifest_hash)
-        check_consensus_mode(model)
-        registry = self.node.contracts[REGISTRY]
-        ids = [int(e) for e in self.book.view("snapshotExperts", snapshot_id,
-                                              contract=REGISTRY, address=registry)]
-        per_layer = int(model.config.num_local_experts)
-        slots = tuple(tuple(ids[i:i + per_layer]) for i in range(0, len(ids), per_layer))
-        if len(slots) != int(model.config.num_hidden_layers):
-            raise MarketError(f"snapshot {snapshot_id} names {len(ids)} experts, the model has "
-                              f"{model.config.num_hidden_layers} x {per_layer} slots")
-        self._loaded = (snapshot_id, quiz.manifest_hash, model, slots)
-        log.info("market replays snapshot %d (manifest %s)", snapshot_id, quiz.manifest_hash)
-        return model, slots
+    def snapshot(self, snapshot_id: int) -> JobSnapshot:
+        with self.node.lock:
+            return job_snapshot(self.node.chain, snapshot_id)
 
     def answer(self, job: Job) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """(output tokens, expert ids, routed-token counts) the check accepts."""
-        assert job.prompt is not None
+        if job.prompt is None:
+            raise MarketError(f"job {job.job_id}: its prompt is not in the chain's logs")
+        snap = self.snapshot(job.snapshot_id)
         with self._lock:
-            model, slots = self.model_for(job.snapshot_id)
-            tokens = generate(model, job.prompt, decoding_of(job))
-            _logits, router = forward(model, replay_ids(job.prompt, tokens))
-            counts = routed_counts(router, int(model.config.num_experts_per_tok), slots)
-        ids = tuple(sorted(counts))
-        return tokens, ids, tuple(counts[i] for i in ids)
+            claim = generate_claim(self.engine, snap, job.prompt, decoding_of(job))
+        return claim.output, claim.expert_ids, claim.counts
 
     def claim(self, job: Job) -> JobClaim:
         if job.prompt is None or job.output is None:
@@ -120,9 +62,10 @@ class Replayer:
     def check(self, job: Job) -> tuple[int, int]:
         """(fault, index) of the INFERENCE_CHECK on the job's committed result."""
         claim = self.claim(job)
+        snap = self.snapshot(job.snapshot_id)
+        models = snapshot_models_of(self.node.chain)
         with self._lock:
-            model, slots = self.model_for(job.snapshot_id)
-            verdict = check_claim(model, slots, claim)
+            verdict = check_claim(models.model(snap), snap.expert_ids_by_slot, claim)
         return int(verdict.fault), int(verdict.index)
 
     def check_gas(self, job: Job) -> int:

@@ -64,11 +64,11 @@ class TxSender:
 
     def send(self, to: bytes, data: bytes, *, value: int = 0, gas: int | None = None,
              what: str = "transaction") -> bool:
-        """Simulates (unless ``gas`` is given), sends and waits until mined; returns whether it
-        succeeded. Raises MarketError when the call would revert or the node refuses it."""
-        if gas is None:
-            used = self.simulate(to, data, value)
-            gas = used + used // 4 + 60_000  # intrinsic + calldata + margin for state changes
+        """Simulates, sends and waits until mined; returns whether it succeeded. Raises
+        MarketError when the call would revert or the node refuses it. ``gas``: at least this
+        much gas (else what the simulation used, with a margin)."""
+        used = self.simulate(to, data, value)
+        gas = max(gas or 0, used + used // 4 + 60_000)  # intrinsic + calldata + margin
         with self.node.lock:
             head = self.node.head()
             nonce = int(self.node.state_at_head().get_nonce(Address(self.address)))

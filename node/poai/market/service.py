@@ -36,7 +36,7 @@ class MarketService:
         if worker_key is not None or challenger_key is not None:
             # deferred: torch and the model load only when a market service runs
             from poai.market import replay
-            engine = replay.Replayer(node, book)
+            engine = replay.Replayer(node)
             if worker_key is not None:
                 self.worker = MarketWorker(node, worker_key, engine.answer,
                                            WorkerSettings(min_fee=min_fee), book=book)

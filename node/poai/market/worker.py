@@ -1,11 +1,12 @@
 """`poai node --market-worker`: serve InferenceMarket jobs with the node's model.
 
 A loop over the chain's state (woken by every new head): make sure this account is a
-registered worker with the stake a job locks; finish its own jobs first (commit an answer to a
-claimed job, finalize a committed one whose challenge window has passed, refund one whose
-deadline it missed, withdraw what it was paid); then claim the oldest open job it can serve —
-the active snapshot, a fee at or above ``min_fee``, and at least ``margin_blocks`` before the
-deadline. Nothing is kept between steps but what the chain says, so a restart (even a kill -9
+registered worker with the stake ``max_open_jobs`` jobs lock (topped up when short); finish
+its own jobs first (commit an answer to a claimed job, finalize a committed one whose challenge
+window has passed, refund one whose deadline it missed, withdraw what it was paid); then claim
+the oldest open job it can serve — the active snapshot, a fee at or above ``min_fee``, and at
+least ``margin_blocks`` before the deadline — while fewer than ``max_open_jobs`` of its jobs
+await payout. Nothing is kept between steps but what the chain says, so a restart (even a kill -9
 between a claim and its commit) resumes the same job and never claims one twice.
 
 The answer is the honest one the INFERENCE_CHECK accepts: the check's own seeded decoding rule
@@ -41,6 +42,7 @@ Answer = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # tokens, exp
 class WorkerSettings:
     min_fee: int = 1  # wei: jobs paying less are left to others
     margin_blocks: int = 4  # claim only with at least this many blocks before the deadline
+    max_open_jobs: int = 4  # claimed or awaiting payout at once (each locks the worker stake)
     poll_s: float = 1.0
 
 
@@ -66,7 +68,7 @@ class MarketWorker(ChainLoop):
         if not self._ensure_worker():
             return False
         p = self.book.params()
-        mine_open = False
+        open_jobs = 0
         jobs = self.book.jobs(since=self._since)
         settled_prefix = True
         for job in jobs:
@@ -78,12 +80,11 @@ class MarketWorker(ChainLoop):
             if job.worker != self.address:
                 continue
             if job.status == Status.CLAIMED:
-                mine_open = True
                 if head >= job.deadline:
                     return self._send(MARKET, "refund", job.job_id, what=f"refund job {job.job_id}")
                 return self._commit(job)
             if job.status == Status.COMMITTED:
-                mine_open = True
+                open_jobs += 1
                 if head > job.committed_at + p.challenge_window:
                     return self._send(MARKET, "finalize", job.job_id,
                                       what=f"finalize job {job.job_id}")
@@ -91,7 +92,7 @@ class MarketWorker(ChainLoop):
         if pending > 0:
             self._send(MARKET, "withdraw", what=f"withdraw {pending} wei")
             return True
-        if mine_open:
+        if open_jobs >= self.settings.max_open_jobs or not self._stake_for_one_more():
             return False
         active = int(self.book.view("activeSnapshot"))
         for job in jobs:
@@ -117,6 +118,18 @@ class MarketWorker(ChainLoop):
             log.info("market worker: %s", what)
         return ok
 
+    def _stake_for_one_more(self) -> bool:
+        """Unlocked stake for one more claim, topped up from the balance when short."""
+        me = "0x" + self.address.hex()
+        staked = self.node.contracts[STAKED]
+        balance = int(self.book.view("balanceOf", me, contract=STAKED, address=staked))
+        locked = int(self.book.view("lockedOf", me, contract=STAKED, address=staked))
+        short = self.book.params().min_worker_stake - (balance - locked)
+        if short <= 0:
+            return True
+        self._send(STAKED, "deposit", value=short, what=f"stake {short} wei more")
+        return False
+
     def _ensure_worker(self) -> bool:
         """Registered, with the stake one job locks unlocked; False when it cannot be."""
         me = "0x" + self.address.hex()
@@ -127,7 +140,7 @@ class MarketWorker(ChainLoop):
             return False
         if registered:
             return True
-        need = self.book.params().min_worker_stake
+        need = self.book.params().min_worker_stake * self.settings.max_open_jobs
         staked = self.node.contracts[STAKED]
         balance = int(self.book.view("balanceOf", me, contract=STAKED, address=staked))
         locked = int(self.book.view("lockedOf", me, contract=STAKED, address=staked))
