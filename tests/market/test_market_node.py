@@ -35,7 +35,7 @@ ETHER = 10**18
 HONEST_FEE = ETHER // 100
 LOW_FEE = ETHER // 1000  # below the worker's --market-min-fee: left to the fixture
 PROMPT = b"def add(a, b):\n    return"
-PARAMS = (12, 0, 1_000_000, 0)  # maxTokens, greedy, top-p 1, seed
+PARAMS = (6, 0, 1_000_000, 0)  # maxTokens, greedy, top-p 1, seed
 BURN = "0x000000000000000000000000000000000000dEaD"
 WAIT_S = 150
 
