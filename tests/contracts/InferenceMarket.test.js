@@ -33,8 +33,9 @@ describe("InferenceMarket", function () {
     await registry.connect(erin).registerSnapshot(h("trunk"), [1, 2, 3, 5]);
     await networkHelpers.impersonateAccount(timelock.target);
     await networkHelpers.setBalance(timelock.target, E(1));
-    await registry.connect(await ethers.getSigner(timelock.target)).scheduleSnapshot(2, 1);
-    await mineToEpoch(1);
+    const epoch = (await registry.currentEpoch()) + 1n; // the shared chain may be past epoch 0
+    await registry.connect(await ethers.getSigner(timelock.target)).scheduleSnapshot(2, epoch);
+    await mineToEpoch(epoch);
     // the precompile's stand-in: runtime code of a deployed double, placed at 0x...0f00
     const d = await ethers.deployContract("InferenceCheckDouble");
     await networkHelpers.setCode(CHECK, await ethers.provider.getCode(d));

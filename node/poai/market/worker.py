@@ -68,7 +68,6 @@ class MarketWorker(ChainLoop):
         if not self._ensure_worker():
             return False
         p = self.book.params()
-        open_jobs = 0
         jobs = self.book.jobs(since=self._since)
         settled_prefix = True
         for job in jobs:
@@ -77,12 +76,14 @@ class MarketWorker(ChainLoop):
                 self._since = job.job_id + 1
             else:
                 settled_prefix = False
-            if job.worker != self.address:
-                continue
+        mine = [j for j in jobs if j.worker == self.address]
+        for job in mine:  # a claimed job first: its deadline runs
             if job.status == Status.CLAIMED:
                 if head >= job.deadline:
                     return self._send(MARKET, "refund", job.job_id, what=f"refund job {job.job_id}")
                 return self._commit(job)
+        open_jobs = 0
+        for job in mine:
             if job.status == Status.COMMITTED:
                 open_jobs += 1
                 if head > job.committed_at + p.challenge_window:
