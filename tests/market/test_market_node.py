@@ -9,6 +9,7 @@ is dev account 3 and a dishonest worker fixture dev account 4. Paths, in one run
 - the fixture commits a wrong token to one job and an inflated expert count to another: the
   challenger service proves both with the INFERENCE_CHECK precompile and the fixture is slashed
   (90% burnt, 10% + the bond to the challenger, the fees back to the buyer);
+- the buyer's CLI refuses a refund of a paid job in words and withdraws the refunded fees;
 - every wei is accounted for: the balances of all parties (buyer, workers, challenger, market,
   StakedPOAI, the burn address) plus the gas they paid are the same before and after.
 """
@@ -23,7 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
+from poai.cli import main
 from poai.governance.contracts import load_genesis_contracts
 from poai.market.contract import decode_event, pack_tokens
 from support.nodeproc import DEV_KEYS, NodeProcess, free_port
@@ -105,7 +108,7 @@ def _gas_paid(w3: Web3, senders: set[str], first: int, last: int) -> int:
     return total
 
 
-def test_market_on_a_mining_node(tmp_path: Path) -> None:
+def test_market_on_a_mining_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     datadir = tmp_path / "datadir"
     port = free_port()
     args = ("--p2p-port", "0", "--market-worker", "--market-challenger",
@@ -192,6 +195,13 @@ def test_market_on_a_mining_node(tmp_path: Path) -> None:
             assert len(c.logs("JobClaimed", job_id)) == 1  # the restart claimed nothing twice
             assert len(c.logs("ResultCommitted", job_id)) == 1
         assert c.market.functions.pendingOf(timelock).call() - royalties_before == paid_royalty
+        # The buyer's CLI: a refused refund in words; the fraud fees withdrawn.
+        capsys.readouterr()
+        assert main(["market", "refund", str(job_a), "--rpc", node.url, "--dev-account", "3"]) == 2
+        assert "the job is finalized (WrongStatus)" in capsys.readouterr().err
+        assert c.market.functions.pendingOf(acct["buyer"]).call() == 2 * LOW_FEE
+        assert main(["market", "withdraw", "--rpc", node.url, "--dev-account", "3"]) == 0
+        assert c.market.functions.pendingOf(acct["buyer"]).call() == 0
 
         # 5. Conservation: balances + gas paid + nothing created or lost; the burn is 90%.
         last = w3.eth.block_number
@@ -206,11 +216,10 @@ def test_market_on_a_mining_node(tmp_path: Path) -> None:
             a_ = acct[who_]
             return after[a_] - before[a_] + _gas_paid(w3, {a_}, first + 1, last)
 
-        # the buyer holds the two fraud fees as a credit; the fixture lost its whole stake; the
-        # challenger got 10% of both stakes (its bonds back); the worker the honest fees less
-        # the royalties (what it keeps staked counted in)
-        assert c.market.functions.pendingOf(acct["buyer"]).call() == 2 * LOW_FEE
-        assert gained("buyer") == -(2 * HONEST_FEE + 2 * LOW_FEE)
+        # the buyer paid the honest fees (the fraud ones came back); the fixture lost its whole
+        # stake; the challenger got 10% of both stakes (its bonds back); the worker the honest
+        # fees less the royalties (what it keeps staked counted in)
+        assert gained("buyer") == -2 * HONEST_FEE
         assert gained("fixture") == -2 * stake
         assert gained("challenger") == slashed_reward
         worker_staked = [c.staked.functions.balanceOf(acct["worker"]).call(block_identifier=n)

@@ -1,9 +1,11 @@
-"""`poai market ask|jobs|job`: buy inference from the chain's market.
+"""`poai market ask|jobs|job|refund|withdraw`: buy inference from the chain's market.
 
 `ask` posts a job (the prompt and decoding parameters in calldata, the fee escrowed) for the
 active model snapshot, waits for a worker's committed answer and prints it; `jobs` and `job`
-read the market through the node's `poai_jobs` / `poai_job`. Transactions go through the
-node's JSON-RPC like `poai gov` (same key options); a refusal is printed in words.
+read the market through the node's `poai_jobs` / `poai_job`; `refund` returns the fee of a job
+nobody answered by its deadline and `withdraw` pays out what the market credited the account.
+Transactions go through the node's JSON-RPC like `poai gov` (same key options); a refusal is
+printed in words.
 """
 
 from __future__ import annotations
@@ -164,6 +166,21 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refund(args: argparse.Namespace) -> int:
+    m = Market(args)
+    m.send("refund", args.id)
+    print(f"job {args.id} refunded: the fee is credited to its buyer (`poai market withdraw`)")
+    return 0
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    m = Market(args)
+    receipt = m.send("withdraw")
+    (event,) = m.c.events.Withdrawn().process_receipt(receipt)
+    print(f"withdrew {Web3.from_wei(event['args']['amount'], 'ether')} POAI")
+    return 0
+
+
 def _run(fn: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
         try:
@@ -237,3 +254,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     one.add_argument("id", type=_count, help="job id")
     _common(one)
     one.set_defaults(func=_run(cmd_job))
+    refund = sub.add_parser("refund", help="refund a job nobody answered by its deadline")
+    refund.add_argument("id", type=_count, help="job id")
+    _common(refund)
+    refund.set_defaults(func=_run(cmd_refund))
+    withdraw = sub.add_parser("withdraw", help="withdraw what the market credited you (fees "
+                              "back, payments, rewards)")
+    _common(withdraw)
+    withdraw.set_defaults(func=_run(cmd_withdraw))
