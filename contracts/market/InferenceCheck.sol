@@ -11,6 +11,9 @@ pragma solidity ^0.8.28;
 /// Output: abi.encode(uint256 fault, uint256 index, uint256[] expertIds, uint256[] counts).
 /// A malformed or over-limit job, or an unknown snapshot, makes the call fail (all gas given
 /// is consumed, nothing returned).
+/// Settle on `fault` only: when fault == 0 the returned expertIds/counts echo the claim, but on a
+/// fault they are this node's recomputation, which a routing near-tie may make differ between
+/// nodes; never write them to state.
 library InferenceCheck {
     address internal constant ADDRESS = address(0x0f00);
 

@@ -12,11 +12,12 @@ missing from the store, a chain without ModelRegistry — fails the call with
 the computation's error), never an exception that escapes the EVM.
 
 Gas: ``G_BASE + G_PER_TOKEN * (len(prompt) + 1 + len(output))``, charged before the replay.
-Sizing (docs/BENCHMARKS.md "INFERENCE_CHECK"): on this machine py-evm runs ordinary opcodes at
-roughly 10–20 Mgas/s, and the check replays a token of the genesis model in ~0.5–1 ms (one
-thread, whole-job passes of 20–500 positions; the per-call overhead, ~15 ms, is G_BASE's part).
-At 2,000 gas per token, a check costs about the gas that ordinary EVM code burns in the same
-time; the largest job (512 positions) costs ~1.1M gas, under 4% of a 30M-gas block.
+Sizing (bench/inference_check.py, docs/BENCHMARKS.md "INFERENCE_CHECK"): the check replays a
+token of the genesis model in 0.54 ms plus 15 ms per call (1 thread); py-evm runs ordinary
+opcodes at 0.74 Mgas/s in the same run, so gas at the speed of ordinary code would be ~400 per
+token and ~11,000 per call.  G_PER_TOKEN = 2,000 and G_BASE = 50,000 charge ~5x that (the
+slowest honest kernels are 1.3x slower; the figures move with load); the largest job (512
+positions) costs 1,074,000 gas, 3.6% of a 30M-gas block.
 """
 
 from __future__ import annotations
