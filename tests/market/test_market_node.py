@@ -145,6 +145,13 @@ def test_market_on_a_mining_node(tmp_path: Path, capsys: pytest.CaptureFixture[s
         honest = c.wait(job_a, {"committed", "finalized"}, node)
         assert honest["outputTokens"] == job_e["outputTokens"]  # same prompt, greedy: same answer
         assert honest["answer"] == job_e["answer"]
+        for method, params in (("poai_job", ["zz"]), ("poai_jobs", [{"status": "done"}]),
+                               ("poai_jobs", [{"limit": 0}]), ("poai_job", [])):
+            error = w3.provider.make_request(method, params)["error"]  # type: ignore[arg-type]
+            assert error["code"] == -32602, (method, params, error)
+        assert w3.provider.make_request("poai_job", [999])["result"] is None  # type: ignore[arg-type]
+        listed = w3.provider.make_request("poai_jobs", [{"buyer": acct["buyer"]}])  # type: ignore[arg-type]
+        assert [j["id"] for j in listed["result"]][:2] == [job_a, job_e["id"]]
         r = _poai("market", "job", str(job_a), "--rpc", node.url, "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["answer"] == honest["answer"], r.stderr
 
