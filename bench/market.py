@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   "from": buyer.address, "value": 10**16,
                                                   "nonce": w3.eth.get_transaction_count(
                                                       buyer.address, "pending")})
+                tx["gas"] = int(tx["gas"]) * 5 // 4 + 30_000  # the state may move meanwhile
                 h = w3.eth.send_raw_transaction(buyer.sign_transaction(tx).raw_transaction)
                 receipt = w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.1)
                 job_id = market.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"]

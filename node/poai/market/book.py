@@ -27,6 +27,8 @@ from poai.governance.reader import GovernanceReadError, call_view
 from poai.interfaces import NodeLike
 from poai.market.contract import MARKET, Job, MarketError, Status, decode_event, unpack_tokens
 
+SCAN_CHUNK = 1024  # blocks read per hold of the node's lock
+
 
 @dataclass(frozen=True)
 class MarketParams:
@@ -72,21 +74,25 @@ class JobBook:
         return self._params
 
     def refresh(self) -> int:
-        """Reads the logs of the canonical blocks not scanned yet; returns the head number."""
-        with self.node.lock, self._lock:
-            chain = self.node.chain
-            head = self.node.head()
-            n = len(self._scanned)
-            if n and (n - 1 > head.block_number or
-                      chain.get_canonical_block_hash(BlockNumber(n - 1)) != self._scanned[-1]):
-                self._reset()  # a reorg (or a shorter chain): rescan everything
-                n = 0
-            for number in range(n, head.block_number + 1):
-                header = chain.get_canonical_block_header_by_number(BlockNumber(number))
-                if self.address in BloomFilter(int(header.bloom)):
-                    self._scan_block(chain, header)
-                self._scanned.append(bytes(header.hash))
-            return int(head.block_number)
+        """Reads the logs of the canonical blocks not scanned yet; returns the head number.
+        A long first scan lets go of the node's lock every SCAN_CHUNK blocks."""
+        while True:
+            with self.node.lock, self._lock:
+                chain = self.node.chain
+                head = self.node.head()
+                n = len(self._scanned)
+                if n and (n - 1 > head.block_number or
+                          chain.get_canonical_block_hash(BlockNumber(n - 1)) != self._scanned[-1]):
+                    self._reset()  # a reorg (or a shorter chain): rescan everything
+                    n = 0
+                last = min(head.block_number, n + SCAN_CHUNK - 1)
+                for number in range(n, last + 1):
+                    header = chain.get_canonical_block_header_by_number(BlockNumber(number))
+                    if self.address in BloomFilter(int(header.bloom)):
+                        self._scan_block(chain, header)
+                    self._scanned.append(bytes(header.hash))
+                if last >= head.block_number:
+                    return int(head.block_number)
 
     def _reset(self) -> None:
         self._scanned.clear()

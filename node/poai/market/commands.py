@@ -24,6 +24,7 @@ from poai.governance.commands import RECEIPT_TIMEOUT_S, Gov, GovError, _common, 
 from poai.market.contract import MARKET, MarketError, decode_event, decode_revert
 
 POLL_S = 0.5
+GAS_MARGIN = 30_000
 
 
 def _words(exc: ContractLogicError) -> str:
@@ -57,6 +58,9 @@ class Market:
                 "nonce": w3.eth.get_transaction_count(account.address, "pending")})
         except ContractLogicError as exc:
             raise MarketError(_words(exc)) from None
+        # The estimate is exact for the head's state; a job paid out meanwhile can turn a
+        # storage write from nonzero->nonzero into zero->nonzero (+17,100 gas): keep a margin.
+        tx["gas"] = int(tx["gas"]) * 5 // 4 + GAS_MARGIN
         signed = account.sign_transaction(tx)
         h = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(h, timeout=RECEIPT_TIMEOUT_S,
