@@ -13,8 +13,6 @@ def run(ctx: MigrationContext) -> dict[str, str]:
         p.min_worker_stake,
         p.challenge_bond,
         p.challenge_window_blocks,
-        p.dispute_period_blocks,
-        p.dispute_quorum_bps,
         p.royalty_bps,
         p.max_job_blocks,
     )

@@ -60,8 +60,6 @@ class MigrationParams:
     min_worker_stake: int = 100 * ETHER
     challenge_bond: int = 10 * ETHER
     challenge_window_blocks: int = 64
-    dispute_period_blocks: int = 128
-    dispute_quorum_bps: int = 1_000
     royalty_bps: int = 1_000
     max_job_blocks: int = 512
 

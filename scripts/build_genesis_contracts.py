@@ -31,14 +31,15 @@ OUTPUT = ASSETS / "genesis_contracts.json"
 ABI_DIR = ROOT / "bindings" / "abi"
 # The contracts the node reads at epoch boundaries and `poai gov` drives: their ABIs ship inside
 # the asset so the installed package does not depend on the repository layout.
-READ_ABIS = ("ModelRegistry", "DatasetDAO", "PoAIGovernor", "StakedPOAI", "PoAITimelock")
+READ_ABIS = ("ModelRegistry", "DatasetDAO", "PoAIGovernor", "StakedPOAI", "PoAITimelock",
+             "InferenceMarket")
 # The fast dev chain (assets/devnet-fast.json, `poai node --dev --genesis devnet-fast`): 8-block
 # epochs, a 30-block vote (time to vote by hand) and a 5 s timelock, so propose -> active takes
-# about a minute at one block a second. Production timing stays the MigrationParams defaults
-# (devnet.json).
+# about a minute at one block a second; a 12-block market challenge window (a job is paid about
+# 15 s after its answer). Production timing stays the MigrationParams defaults (devnet.json).
 FAST_OUTPUT = ASSETS / "genesis_contracts_fast.json"
 FAST_OVERRIDES = {"epoch_blocks": 8, "voting_delay_blocks": 1, "voting_period_blocks": 30,
-                  "timelock_delay_seconds": 5}
+                  "timelock_delay_seconds": 5, "challenge_window_blocks": 12}
 
 
 class GenesisInputError(ValueError):

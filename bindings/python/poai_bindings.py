@@ -588,13 +588,31 @@ class InferenceMarket(_Binding):
     def MAX_EXPERTS_USED(self) -> int:
         return self._call("MAX_EXPERTS_USED")  # type: ignore[no-any-return]
 
+    def MAX_OUTPUT_TOKENS(self) -> int:
+        return self._call("MAX_OUTPUT_TOKENS")  # type: ignore[no-any-return]
+
+    def MAX_PROMPT_BYTES(self) -> int:
+        return self._call("MAX_PROMPT_BYTES")  # type: ignore[no-any-return]
+
+    def MAX_TEMPERATURE_MILLI(self) -> int:
+        return self._call("MAX_TEMPERATURE_MILLI")  # type: ignore[no-any-return]
+
+    def MAX_TOP_P_MICRO(self) -> int:
+        return self._call("MAX_TOP_P_MICRO")  # type: ignore[no-any-return]
+
+    def VOCAB_SIZE(self) -> int:
+        return self._call("VOCAB_SIZE")  # type: ignore[no-any-return]
+
+    def activeSnapshot(self) -> int:
+        return self._call("activeSnapshot")  # type: ignore[no-any-return]
+
     def cancelJob(self, jobId: int) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("cancelJob", jobId)
 
-    def challenge(self, jobId: int) -> Any:
+    def challenge(self, jobId: int, prompt: bytes, outputTokens: bytes) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("challenge", jobId)
+        return self._tx("challenge", jobId, prompt, outputTokens)
 
     def challengeBond(self) -> int:
         return self._call("challengeBond")  # type: ignore[no-any-return]
@@ -606,29 +624,17 @@ class InferenceMarket(_Binding):
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("claimJob", jobId)
 
-    def commitResult(self, jobId: int, resultHash: bytes, expertIds: list[int], counts: list[int]) -> Any:
+    def commitResult(self, jobId: int, outputTokens: bytes, expertIds: list[int], counts: list[int]) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("commitResult", jobId, resultHash, expertIds, counts)
+        return self._tx("commitResult", jobId, outputTokens, expertIds, counts)
 
     def deregisterWorker(self) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("deregisterWorker")
 
-    def disputePeriod(self) -> int:
-        return self._call("disputePeriod")  # type: ignore[no-any-return]
-
-    def disputeQuorumBps(self) -> int:
-        return self._call("disputeQuorumBps")  # type: ignore[no-any-return]
-
-    def disputes(self, jobId: int) -> Any:
-        return self._call("disputes", jobId)  # type: ignore[no-any-return]
-
     def finalize(self, jobId: int) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("finalize", jobId)
-
-    def hasVoted(self, jobId: int, voter: str) -> bool:
-        return self._call("hasVoted", jobId, voter)  # type: ignore[no-any-return]
 
     def job(self, jobId: int) -> Any:
         return self._call("job", jobId)  # type: ignore[no-any-return]
@@ -645,9 +651,9 @@ class InferenceMarket(_Binding):
     def pendingOf(self, account: str) -> int:
         return self._call("pendingOf", account)  # type: ignore[no-any-return]
 
-    def postJob(self, snapshotId: int, inputHash: bytes, deadline: int) -> Any:
+    def postJob(self, snapshotId: int, prompt: bytes, maxTokens: int, temperatureMilli: int, topPMicro: int, seed: int, deadline: int) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("postJob", snapshotId, inputHash, deadline)
+        return self._tx("postJob", snapshotId, prompt, maxTokens, temperatureMilli, topPMicro, seed, deadline)
 
     def refund(self, jobId: int) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
@@ -659,10 +665,6 @@ class InferenceMarket(_Binding):
 
     def registry(self) -> str:
         return self._call("registry")  # type: ignore[no-any-return]
-
-    def resolveDispute(self, jobId: int) -> Any:
-        """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("resolveDispute", jobId)
 
     def royaltyBps(self) -> int:
         return self._call("royaltyBps")  # type: ignore[no-any-return]
@@ -678,10 +680,6 @@ class InferenceMarket(_Binding):
 
     def totalPending(self) -> int:
         return self._call("totalPending")  # type: ignore[no-any-return]
-
-    def voteOnDispute(self, jobId: int, fraud: bool) -> Any:
-        """A transaction: .transact({...}) or .build_transaction(...)."""
-        return self._tx("voteOnDispute", jobId, fraud)
 
     def withdraw(self) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""

@@ -5,14 +5,21 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {StakedPOAI} from "../governance/StakedPOAI.sol";
 import {ModelRegistry} from "../registry/ModelRegistry.sol";
+import {InferenceCheck} from "./InferenceCheck.sol";
 
 /// @title InferenceMarket
-/// @notice Paid inference with stake at risk. Buyers escrow a native fee for a job on a model
-/// snapshot; a registered worker claims it (locking `minWorkerStake` of its sPOAI behind the job),
-/// commits a result hash and the experts it used; after the challenge window the fee is paid out:
-/// `royaltyBps` of it to the used experts' contributors in proportion to use, the rest to the
-/// worker. A challenger posting `challengeBond` may dispute within the window; the dispute is
-/// settled by a stake-weighted vote of sPOAI holders (see `resolveDispute` for the rule).
+/// @notice Paid inference with stake at risk, disputes settled by the chain itself. A buyer posts
+/// a prompt (calldata and event; storage keeps its hash) with integer decoding parameters and a
+/// native fee for the ACTIVE model snapshot; a registered worker claims it (locking
+/// `minWorkerStake` of its sPOAI behind the job) and commits the output tokens (2 bytes each,
+/// big-endian; calldata and event) with the experts it routed to and how many tokens each got.
+/// After `challengeWindow` blocks the fee is paid out: `royaltyBps` of it to the used experts'
+/// contributors in proportion to the committed counts, the rest to the worker. Within the window
+/// anyone may `challenge` with `challengeBond`: the contract replays the job through the
+/// INFERENCE_CHECK precompile (every validator runs the same teacher-forced forward pass), which
+/// says whether every token follows the decoding rule and the counts are the routed ones.
+/// Fraud: 90% of the locked stake burnt, 10% to the challenger, the fee back to the buyer, the
+/// bond back, the worker banned. No fraud: the bond goes to the worker and the job is paid out.
 /// @dev All payouts are credited to `pendingOf` and pulled with `withdraw` (the one exception is
 /// the burnt share, pushed to the code-less BURN_ADDRESS). Block numbers throughout.
 /// Invariant: address(this).balance == totalEscrow + totalPending.
@@ -22,40 +29,29 @@ contract InferenceMarket is ReentrancyGuard {
         Open,
         Claimed,
         Committed,
-        Challenged,
         Finalized,
         Refunded,
         Fraud
     }
 
-    enum Outcome {
-        Fraud,
-        Rejected,
-        Inconclusive
-    }
-
     struct Job {
         address buyer;
         address worker;
+        address challenger; // set once: a job is challenged at most once
+        Status status;
+        uint32 maxTokens;
+        uint32 temperatureMilli;
+        uint32 topPMicro;
+        uint64 seed;
         uint256 snapshotId;
-        bytes32 inputHash;
+        bytes32 promptHash;
         uint256 fee;
         uint256 deadline; // last block to claim and commit
-        Status status;
-        bytes32 resultHash;
+        bytes32 outputHash;
         uint256 committedAt;
         uint256 stakeLocked;
         uint256[] expertIds;
         uint256[] counts;
-    }
-
-    struct Dispute {
-        address challenger;
-        uint256 bond;
-        uint256 snapshotBlock; // votes counted as of this block (before the challenge)
-        uint256 votingEnds; // last block to vote
-        uint256 fraudVotes;
-        uint256 validVotes;
     }
 
     struct Worker {
@@ -68,41 +64,53 @@ contract InferenceMarket is ReentrancyGuard {
     uint256 public constant BPS = 10_000;
     uint256 public constant BURN_BPS = 9_000; // of a slashed stake; the rest goes to the challenger
     uint256 public constant MAX_EXPERTS_USED = 64;
+    uint256 public constant MAX_TEMPERATURE_MILLI = InferenceCheck.MAX_TEMPERATURE_MILLI;
+    uint256 public constant MAX_TOP_P_MICRO = InferenceCheck.TOP_P_ONE;
+    uint256 public constant MAX_PROMPT_BYTES = InferenceCheck.MAX_PROMPT_BYTES;
+    uint256 public constant MAX_OUTPUT_TOKENS = InferenceCheck.MAX_OUTPUT_TOKENS;
+    uint256 public constant VOCAB_SIZE = 259; // the chain model's byte vocabulary (+ PAD, BOS, EOS)
 
     StakedPOAI public immutable staked;
     ModelRegistry public immutable registry;
     uint256 public immutable minWorkerStake;
     uint256 public immutable challengeBond;
     uint256 public immutable challengeWindow; // blocks after commit
-    uint256 public immutable disputePeriod; // blocks of voting after a challenge
-    uint256 public immutable disputeQuorumBps; // of sPOAI supply at the challenge
     uint256 public immutable royaltyBps; // of a fee, to expert contributors
     uint256 public immutable maxJobBlocks; // furthest deadline from posting
 
     mapping(uint256 jobId => Job) private _jobs;
-    mapping(uint256 jobId => Dispute) public disputes;
-    mapping(uint256 jobId => mapping(address voter => bool)) public hasVoted;
     mapping(address worker => Worker) public workers;
     mapping(address account => uint256) public pendingOf;
     uint256 public jobCount;
-    uint256 public totalEscrow; // fees of live jobs + bonds of live disputes
+    uint256 public totalEscrow; // fees of live jobs
     uint256 public totalPending; // credited, not yet withdrawn
     uint256 public totalBurnt;
 
     event WorkerRegistered(address indexed worker);
     event WorkerDeregistered(address indexed worker);
     event JobPosted(
-        uint256 indexed jobId, address indexed buyer, uint256 indexed snapshotId, bytes32 inputHash, uint256 fee, uint256 deadline
+        uint256 indexed jobId,
+        address indexed buyer,
+        uint256 indexed snapshotId,
+        uint256 fee,
+        uint256 deadline,
+        bytes prompt,
+        uint256 maxTokens,
+        uint256 temperatureMilli,
+        uint256 topPMicro,
+        uint256 seed
     );
     event JobCancelled(uint256 indexed jobId);
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 stakeLocked);
-    event ResultCommitted(uint256 indexed jobId, bytes32 resultHash, uint256[] expertIds, uint256[] counts);
+    event ResultCommitted(
+        uint256 indexed jobId, address indexed worker, bytes outputTokens, uint256[] expertIds, uint256[] counts
+    );
     event JobRefunded(uint256 indexed jobId, uint256 fee);
     event JobFinalized(uint256 indexed jobId, uint256 workerPay, uint256 royaltyPaid);
     event RoyaltyCredited(uint256 indexed jobId, uint256 indexed expertId, address indexed contributor, uint256 amount);
-    event Challenged(uint256 indexed jobId, address indexed challenger, uint256 bond, uint256 votingEnds);
-    event DisputeVoted(uint256 indexed jobId, address indexed voter, bool fraud, uint256 weight);
-    event DisputeResolved(uint256 indexed jobId, Outcome outcome, uint256 fraudVotes, uint256 validVotes);
+    /// @notice The precompile's verdict on a challenged job: fault 0 = the result holds, else the
+    /// InferenceCheck fault (1 wrong token, 2 wrong end, 3 wrong counts) at output `index`.
+    event ChallengeSettled(uint256 indexed jobId, address indexed challenger, uint256 fault, uint256 index);
     event WorkerSlashed(uint256 indexed jobId, address indexed worker, uint256 amount, uint256 burnt, uint256 reward);
     event Withdrawn(address indexed account, uint256 amount);
 
@@ -113,7 +121,13 @@ contract InferenceMarket is ReentrancyGuard {
     error InsufficientStake(uint256 available, uint256 needed);
     error HasOpenJobs();
     error ZeroFee();
-    error UnknownSnapshot(uint256 snapshotId);
+    error SnapshotNotActive(uint256 snapshotId, uint256 activeSnapshotId);
+    error EmptyPrompt();
+    error PromptTooLong(uint256 length, uint256 maxLength);
+    error MaxTokensOutOfRange(uint256 maxTokens, uint256 limit);
+    error TemperatureOutOfRange(uint256 temperatureMilli, uint256 limit);
+    error TopPOutOfRange(uint256 topPMicro, uint256 limit);
+    error SeedOutOfRange(uint256 seed);
     error BadDeadline();
     error UnknownJob(uint256 jobId);
     error WrongStatus(Status status);
@@ -121,18 +135,18 @@ contract InferenceMarket is ReentrancyGuard {
     error NotWorker();
     error DeadlinePassed();
     error DeadlineNotPassed();
-    error ZeroResult();
+    error BadOutputLength(uint256 byteLength, uint256 maxTokens);
+    error TokenOutsideVocabulary(uint256 index, uint256 token);
     error BadExperts();
     error ExpertNotInSnapshot(uint256 expertId);
     error WrongBond(uint256 expected);
-    error ChallengeWindowClosed();
-    error ChallengeWindowOpen();
+    error ChallengeWindowClosed(uint256 lastBlock);
+    error ChallengeWindowOpen(uint256 lastBlock);
+    error AlreadyChallenged(address challenger);
     error SelfChallenge();
-    error VotingClosed();
-    error VotingOpen();
-    error AlreadyVoted();
-    error NoVotingPower();
-    error PartyCannotVote();
+    error PromptMismatch();
+    error OutputMismatch();
+    error CheckGasTooLow(uint256 needed, uint256 available);
     error NothingToWithdraw();
     error UnexpectedPayment();
 
@@ -142,23 +156,18 @@ contract InferenceMarket is ReentrancyGuard {
         uint256 minWorkerStake_,
         uint256 challengeBond_,
         uint256 challengeWindow_,
-        uint256 disputePeriod_,
-        uint256 disputeQuorumBps_,
         uint256 royaltyBps_,
         uint256 maxJobBlocks_
     ) {
         if (
             address(staked_) == address(0) || address(registry_) == address(0) || minWorkerStake_ == 0
-                || challengeBond_ == 0 || challengeWindow_ == 0 || disputePeriod_ == 0 || disputeQuorumBps_ == 0
-                || disputeQuorumBps_ > BPS || royaltyBps_ > BPS || maxJobBlocks_ == 0
+                || challengeBond_ == 0 || challengeWindow_ == 0 || royaltyBps_ > BPS || maxJobBlocks_ == 0
         ) revert InvalidParams();
         staked = staked_;
         registry = registry_;
         minWorkerStake = minWorkerStake_;
         challengeBond = challengeBond_;
         challengeWindow = challengeWindow_;
-        disputePeriod = disputePeriod_;
-        disputeQuorumBps = disputeQuorumBps_;
         royaltyBps = royaltyBps_;
         maxJobBlocks = maxJobBlocks_;
     }
@@ -190,21 +199,54 @@ contract InferenceMarket is ReentrancyGuard {
 
     // ---- jobs ------------------------------------------------------------------------------
 
-    /// @notice Posts a job; msg.value is the fee, escrowed until payout or refund.
-    function postJob(uint256 snapshotId, bytes32 inputHash, uint256 deadline) external payable returns (uint256 jobId) {
+    /// @notice The snapshot a job must name: the one ModelRegistry makes active this epoch.
+    function activeSnapshot() public view returns (uint256) {
+        return registry.activeSnapshot(registry.currentEpoch());
+    }
+
+    /// @notice Posts a job; msg.value is the fee, escrowed until payout or refund. `prompt` is
+    /// UTF-8 bytes (= the model's byte tokens); temperatureMilli 0 decodes greedily.
+    function postJob(
+        uint256 snapshotId,
+        bytes calldata prompt,
+        uint256 maxTokens,
+        uint256 temperatureMilli,
+        uint256 topPMicro,
+        uint256 seed,
+        uint256 deadline
+    ) external payable returns (uint256 jobId) {
         if (msg.value == 0) revert ZeroFee();
-        if (snapshotId == 0 || snapshotId > registry.snapshotCount()) revert UnknownSnapshot(snapshotId);
+        uint256 active = activeSnapshot();
+        if (snapshotId != active) revert SnapshotNotActive(snapshotId, active);
+        if (prompt.length == 0) revert EmptyPrompt();
+        if (prompt.length > InferenceCheck.MAX_PROMPT_BYTES) {
+            revert PromptTooLong(prompt.length, InferenceCheck.MAX_PROMPT_BYTES);
+        }
+        if (maxTokens == 0 || maxTokens > InferenceCheck.MAX_OUTPUT_TOKENS) {
+            revert MaxTokensOutOfRange(maxTokens, InferenceCheck.MAX_OUTPUT_TOKENS);
+        }
+        if (temperatureMilli > MAX_TEMPERATURE_MILLI) {
+            revert TemperatureOutOfRange(temperatureMilli, MAX_TEMPERATURE_MILLI);
+        }
+        if (topPMicro == 0 || topPMicro > MAX_TOP_P_MICRO) revert TopPOutOfRange(topPMicro, MAX_TOP_P_MICRO);
+        if (seed > type(uint64).max) revert SeedOutOfRange(seed);
         if (deadline <= block.number || deadline > block.number + maxJobBlocks) revert BadDeadline();
         jobId = ++jobCount;
         Job storage j = _jobs[jobId];
         j.buyer = msg.sender;
+        j.status = Status.Open;
+        j.maxTokens = uint32(maxTokens);
+        j.temperatureMilli = uint32(temperatureMilli);
+        j.topPMicro = uint32(topPMicro);
+        j.seed = uint64(seed);
         j.snapshotId = snapshotId;
-        j.inputHash = inputHash;
+        j.promptHash = keccak256(prompt);
         j.fee = msg.value;
         j.deadline = deadline;
-        j.status = Status.Open;
         totalEscrow += msg.value;
-        emit JobPosted(jobId, msg.sender, snapshotId, inputHash, msg.value, deadline);
+        emit JobPosted(
+            jobId, msg.sender, snapshotId, msg.value, deadline, prompt, maxTokens, temperatureMilli, topPMicro, seed
+        );
     }
 
     /// @notice The buyer withdraws an unclaimed job; the fee is credited back.
@@ -233,16 +275,25 @@ contract InferenceMarket is ReentrancyGuard {
         staked.lock(msg.sender, minWorkerStake); // reverts when the unlocked stake is short
     }
 
-    /// @notice The worker commits its result and the experts it used, with use counts (e.g.
-    /// routed tokens). `expertIds` strictly increasing, each in the job's snapshot.
-    function commitResult(uint256 jobId, bytes32 resultHash, uint256[] calldata expertIds, uint256[] calldata counts)
-        external
-    {
+    /// @notice The worker commits the output tokens (2 bytes each, big-endian, at most the job's
+    /// maxTokens, each < VOCAB_SIZE) and the experts it routed to with their routed-token counts
+    /// (`expertIds` strictly increasing, each in the job's snapshot, counts > 0).
+    function commitResult(
+        uint256 jobId,
+        bytes calldata outputTokens,
+        uint256[] calldata expertIds,
+        uint256[] calldata counts
+    ) external {
         Job storage j = _job(jobId);
         if (j.status != Status.Claimed) revert WrongStatus(j.status);
         if (msg.sender != j.worker) revert NotWorker();
         if (block.number > j.deadline) revert DeadlinePassed();
-        if (resultHash == bytes32(0)) revert ZeroResult();
+        uint256 len = outputTokens.length;
+        if (len == 0 || len % 2 != 0 || len / 2 > j.maxTokens) revert BadOutputLength(len, j.maxTokens);
+        for (uint256 i = 0; i < len; i += 2) {
+            uint256 token = (uint256(uint8(outputTokens[i])) << 8) | uint256(uint8(outputTokens[i + 1]));
+            if (token >= VOCAB_SIZE) revert TokenOutsideVocabulary(i / 2, token);
+        }
         uint256 n = expertIds.length;
         if (n == 0 || n > MAX_EXPERTS_USED || counts.length != n) revert BadExperts();
         uint256 previous = 0;
@@ -252,11 +303,11 @@ contract InferenceMarket is ReentrancyGuard {
             previous = expertIds[k];
         }
         j.status = Status.Committed;
-        j.resultHash = resultHash;
+        j.outputHash = keccak256(outputTokens);
         j.committedAt = block.number;
         j.expertIds = expertIds;
         j.counts = counts;
-        emit ResultCommitted(jobId, resultHash, expertIds, counts);
+        emit ResultCommitted(jobId, msg.sender, outputTokens, expertIds, counts);
     }
 
     /// @notice Anyone refunds a job nobody served by its deadline; a claimer's stake is unlocked
@@ -276,69 +327,38 @@ contract InferenceMarket is ReentrancyGuard {
     function finalize(uint256 jobId) external {
         Job storage j = _job(jobId);
         if (j.status != Status.Committed) revert WrongStatus(j.status);
-        if (block.number <= j.committedAt + challengeWindow) revert ChallengeWindowOpen();
+        uint256 lastBlock = j.committedAt + challengeWindow;
+        if (block.number <= lastBlock) revert ChallengeWindowOpen(lastBlock);
         _payOut(jobId, j);
     }
 
     // ---- disputes --------------------------------------------------------------------------
 
-    /// @notice Disputes a committed result within the window; msg.value must be `challengeBond`.
-    function challenge(uint256 jobId) external payable {
+    /// @notice Disputes a committed result within the window (msg.value == `challengeBond`): the
+    /// job is replayed by the INFERENCE_CHECK precompile and settled at once by its verdict.
+    /// `prompt` and `outputTokens` are the job's (from its events); they must hash to the stored
+    /// hashes.
+    function challenge(uint256 jobId, bytes calldata prompt, bytes calldata outputTokens)
+        external
+        payable
+        nonReentrant
+    {
         Job storage j = _job(jobId);
+        if (j.challenger != address(0)) revert AlreadyChallenged(j.challenger);
         if (j.status != Status.Committed) revert WrongStatus(j.status);
-        if (block.number > j.committedAt + challengeWindow) revert ChallengeWindowClosed();
+        uint256 lastBlock = j.committedAt + challengeWindow;
+        if (block.number > lastBlock) revert ChallengeWindowClosed(lastBlock);
         if (msg.sender == j.worker) revert SelfChallenge();
         if (msg.value != challengeBond) revert WrongBond(challengeBond);
-        j.status = Status.Challenged;
-        uint256 votingEnds = block.number + disputePeriod;
-        disputes[jobId] = Dispute(msg.sender, msg.value, block.number - 1, votingEnds, 0, 0);
+        if (keccak256(prompt) != j.promptHash) revert PromptMismatch();
+        if (keccak256(outputTokens) != j.outputHash) revert OutputMismatch();
+        j.challenger = msg.sender;
         totalEscrow += msg.value;
-        emit Challenged(jobId, msg.sender, msg.value, votingEnds);
-    }
-
-    /// @notice sPOAI holders (votes delegated before the challenge) re-execute the job and vote;
-    /// weight = their votes at the block before the challenge. Worker and challenger abstain.
-    function voteOnDispute(uint256 jobId, bool fraud) external {
-        Job storage j = _job(jobId);
-        if (j.status != Status.Challenged) revert WrongStatus(j.status);
-        Dispute storage d = disputes[jobId];
-        if (block.number > d.votingEnds) revert VotingClosed();
-        if (msg.sender == j.worker || msg.sender == d.challenger) revert PartyCannotVote();
-        if (hasVoted[jobId][msg.sender]) revert AlreadyVoted();
-        uint256 weight = staked.getPastVotes(msg.sender, d.snapshotBlock);
-        if (weight == 0) revert NoVotingPower();
-        hasVoted[jobId][msg.sender] = true;
-        if (fraud) d.fraudVotes += weight;
-        else d.validVotes += weight;
-        emit DisputeVoted(jobId, msg.sender, fraud, weight);
-    }
-
-    /// @notice Anyone settles a dispute after voting ends. The rule: with a quorum
-    /// (fraud + valid votes >= disputeQuorumBps of the sPOAI supply at the challenge)
-    /// - fraud votes > valid votes: FRAUD — the job's locked stake is slashed, 90% burnt (sent to
-    ///   BURN_ADDRESS), 10% to the challenger; the buyer gets the fee back, the challenger its bond;
-    ///   the worker is banned;
-    /// - otherwise (incl. a tie): REJECTED — the bond goes to the worker, the job is paid out;
-    /// without a quorum: INCONCLUSIVE — the result stands (paid out), the bond is returned.
-    function resolveDispute(uint256 jobId) external nonReentrant {
-        Job storage j = _job(jobId);
-        if (j.status != Status.Challenged) revert WrongStatus(j.status);
-        Dispute storage d = disputes[jobId];
-        if (block.number <= d.votingEnds) revert VotingOpen();
-        uint256 quorum = (staked.getPastTotalSupply(d.snapshotBlock) * disputeQuorumBps) / BPS;
-        Outcome outcome;
-        if (d.fraudVotes + d.validVotes < quorum || d.fraudVotes + d.validVotes == 0) {
-            outcome = Outcome.Inconclusive;
-        } else if (d.fraudVotes > d.validVotes) {
-            outcome = Outcome.Fraud;
+        uint256 fault = _check(jobId, prompt, outputTokens);
+        if (fault != 0) {
+            _punish(jobId, j);
         } else {
-            outcome = Outcome.Rejected;
-        }
-        emit DisputeResolved(jobId, outcome, d.fraudVotes, d.validVotes);
-        if (outcome == Outcome.Fraud) {
-            _punish(jobId, j, d);
-        } else {
-            _release(d.bond, outcome == Outcome.Rejected ? j.worker : d.challenger);
+            _release(msg.value, j.worker);
             _payOut(jobId, j);
         }
     }
@@ -365,6 +385,22 @@ contract InferenceMarket is ReentrancyGuard {
     function _job(uint256 jobId) private view returns (Job storage j) {
         j = _jobs[jobId];
         if (j.status == Status.None) revert UnknownJob(jobId);
+    }
+
+    /// Runs the precompile on the job; returns its fault (0: the result holds) and logs it.
+    function _check(uint256 jobId, bytes calldata prompt, bytes calldata outputTokens) private returns (uint256) {
+        Job storage j = _jobs[jobId];
+        bytes memory input = InferenceCheck.encodeCall(
+            j.snapshotId, prompt, j.maxTokens, j.temperatureMilli, j.topPMicro, j.seed, outputTokens, j.expertIds, j.counts
+        );
+        uint256 tokens = outputTokens.length / 2;
+        uint256 gasNeeded = InferenceCheck.gasFor(prompt.length, tokens);
+        // The call gets at most 63/64 of what is left (EIP-150): refuse up front rather than
+        // let a short-gassed call read as a failed check.
+        if (gasleft() < gasNeeded + gasNeeded / 63 + 100_000) revert CheckGasTooLow(gasNeeded, gasleft());
+        (uint256 fault, uint256 index,,) = InferenceCheck.check(input, prompt.length, tokens);
+        emit ChallengeSettled(jobId, msg.sender, fault, index);
+        return fault;
     }
 
     /// Moves `amount` from escrow to `to`'s withdrawable balance.
@@ -403,20 +439,20 @@ contract InferenceMarket is ReentrancyGuard {
         _releaseWorker(j);
     }
 
-    function _punish(uint256 jobId, Job storage j, Dispute storage d) private {
+    function _punish(uint256 jobId, Job storage j) private {
         j.status = Status.Fraud;
         Worker storage w = workers[j.worker];
         w.openJobs -= 1;
         w.banned = true;
         w.registered = false;
         _release(j.fee, j.buyer);
-        _release(d.bond, d.challenger);
+        _release(challengeBond, j.challenger);
         uint256 amount = j.stakeLocked;
         uint256 burnt = (amount * BURN_BPS) / BPS;
         uint256 reward = amount - burnt;
         // The slash proceeds arrive through receive(); credit the reward, push the burn.
         staked.slash(j.worker, amount);
-        pendingOf[d.challenger] += reward;
+        pendingOf[j.challenger] += reward;
         totalPending += reward;
         totalBurnt += burnt;
         emit WorkerSlashed(jobId, j.worker, amount, burnt, reward);

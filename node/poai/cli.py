@@ -193,6 +193,12 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        accounts=accounts, admin_api=True if args.rpc_admin else None)
     from poai.api.service import ApiStartError, attach_api  # -- inference API --
     api = attach_api(server, node, args)
+    from poai.market.contract import MarketError  # -- inference market --
+    from poai.market.service import attach_market
+    try:
+        market = attach_market(server, node, args)
+    except MarketError as exc:
+        raise CliError(str(exc)) from exc
     try:
         await server.start()
     except OSError as exc:
@@ -231,6 +237,8 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
             await server.stop()
             await loop.run_in_executor(None, node.stop)
             raise CliError(str(exc)) from exc
+    if market is not None:  # -- inference market --
+        market.start()
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
     if api is not None:
@@ -240,6 +248,8 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("shutting down", flush=True)
+    if market is not None:  # -- inference market --
+        await loop.run_in_executor(None, market.stop)
     await server.stop()
     if api is not None:
         await api.stop()
@@ -407,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     # -- end P2P --
     from poai.api.options import add_api_arguments  # -- inference API --
     add_api_arguments(p)
+    from poai.market.options import add_market_arguments  # -- inference market --
+    add_market_arguments(p)
     p.set_defaults(func=cmd_node)
 
     # -- P2P (owned by the p2p package) --
@@ -435,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_api_commands(sub)
     from poai.governance.commands import add_commands as add_gov_commands  # `poai gov`
     add_gov_commands(sub)
+    from poai.market.commands import add_commands as add_market_commands  # `poai market`
+    add_market_commands(sub)
     return parser
 
 

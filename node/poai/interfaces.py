@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, SignedTransactionAPI, StateAPI
 
 if TYPE_CHECKING:
     from poai.chain.config import ChainConfig
@@ -103,6 +103,7 @@ class NodeLike(Protocol):
     def dev(self) -> Any: ...  # poai.devmode.DevMode on a `--dev` node, else None
 
     def head(self) -> BlockHeaderAPI: ...
+    def state_at_head(self) -> StateAPI: ...
     def submit_raw_transaction(self, raw: bytes) -> bytes: ...
     def import_block(self, block: BlockAPI) -> object: ...  # raises ValidationError
     def mining_stats(self) -> MiningStatsLike: ...

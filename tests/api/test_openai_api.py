@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,45 @@ def test_completions_endpoint(client: openai.OpenAI) -> None:
     assert out.choices[0].text == again.choices[0].text  # greedy ignores the seed
     assert out.usage is not None and out.usage.completion_tokens <= 8
 
+
+def test_api_answer_passes_inference_check_by_eth_call(client: openai.OpenAI,
+                                                       node: NodeProcess) -> None:
+    """A seeded-sampling completion is the answer a market worker commits: the node's own
+    INFERENCE_CHECK precompile (eth_call to 0x…0f00) holds it; forged ones and malformed input
+    are refused."""
+    from poai.consensus import inference_check as ic
+
+    prompt = "The chain "
+    out = client.completions.create(model="poai", prompt=prompt, max_tokens=12,
+                                    temperature=0.8, top_p=0.95, seed=2024)
+    choice = out.choices[0]
+    tokens = list(choice.text.encode("utf-8")) + ([ic.EOS_ID] if choice.finish_reason == "stop"
+                                                  else [])
+    per_slot = out.model_extra["poai"]["expertTokens"]  # type: ignore[index]
+    ids = [1 + layer * len(row) + e for layer, row in enumerate(per_slot)
+           for e, c in enumerate(row) if c]
+    counts = [c for row in per_slot for c in row if c]
+    claim = ic.JobClaim(1, prompt.encode(), ic.Decoding(12, 800, 950_000, 2024), tuple(tokens),
+                        tuple(ids), tuple(counts))
+
+    def eth_call(data: bytes) -> ic.Verdict:
+        to = "0x" + ic.INFERENCE_CHECK_ADDRESS.hex()
+        raw = node.call("eth_call", {"to": to, "data": "0x" + data.hex()}, "latest")
+        return ic.decode_verdict(bytes.fromhex(raw[2:]))
+
+    assert eth_call(ic.encode_call(claim)) == ic.Verdict(ic.Fault.NONE, -1, claim.expert_ids,
+                                                         claim.counts)
+    forged = tuple(min(range(256), key=lambda t: abs(t - 0x7F)) if i == 1 else t
+                   for i, t in enumerate(tokens))
+    if forged != tuple(tokens):
+        assert eth_call(ic.encode_call(replace(claim, output=forged))).fault != ic.Fault.NONE
+    inflated = (claim.counts[0] + 5, *claim.counts[1:])
+    assert eth_call(ic.encode_call(replace(claim, counts=inflated))).fault == ic.Fault.WRONG_COUNT
+    with pytest.raises(RuntimeError, match="INFERENCE_CHECK: input is not abi.encode"):
+        eth_call(b"\x01\x02\x03")
+    gas = node.call("eth_estimateGas", {"to": "0x" + ic.INFERENCE_CHECK_ADDRESS.hex(),
+                                        "data": "0x" + ic.encode_call(claim).hex()})
+    assert int(gas, 16) >= ic.gas_for(claim)
 
 def test_client_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as nf:

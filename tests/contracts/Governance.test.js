@@ -122,9 +122,9 @@ describe("Governance (StakedPOAI + PoAIGovernor + PoAITimelock)", function () {
     await staked.connect(alice).delegate(alice.address);
     await staked.connect(bob).deposit({ value: E(10) });
     await market.connect(bob).registerWorker();
-    await market.connect(carol).postJob(1, h("i"), (await ethers.provider.getBlockNumber()) + 20, { value: E(1) });
+    await market.connect(carol).postJob(1, "0x41", 8, 0, 1_000_000, 0, (await ethers.provider.getBlockNumber()) + 20, { value: E(1) });
     await market.connect(bob).claimJob(1);
-    await market.connect(bob).commitResult(1, h("r"), [1], [1]);
+    await market.connect(bob).commitResult(1, "0x0041", [1], [1]);
     await networkHelpers.mine(20);
     await market.finalize(1);
     const owed = await market.pendingOf(timelock);

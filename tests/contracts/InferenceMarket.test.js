@@ -1,39 +1,66 @@
 import { expect } from "chai";
 import {
-  ethers, networkHelpers, deploySystem, MIN_STAKE, BOND, CHALLENGE_WINDOW, DISPUTE_PERIOD, MAX_JOB_BLOCKS,
-  BURN_ADDRESS, h, blockNumber,
-  registerWithPayload,
+  ethers, networkHelpers, deploySystem, mineToEpoch, MIN_STAKE, BOND, CHALLENGE_WINDOW, MAX_JOB_BLOCKS,
+  BURN_ADDRESS, h, blockNumber, registerWithPayload,
 } from "./helpers/setup.js";
 
 const E = (n) => ethers.parseEther(String(n));
 const FEE = E(2);
-const S = { None: 0n, Open: 1n, Claimed: 2n, Committed: 3n, Challenged: 4n, Finalized: 5n, Refunded: 6n, Fraud: 7n };
+const S = { None: 0n, Open: 1n, Claimed: 2n, Committed: 3n, Finalized: 4n, Refunded: 5n, Fraud: 6n };
+const CHECK = "0x0000000000000000000000000000000000000f00"; // INFERENCE_CHECK precompile
+const MAX_PROMPT = 256;
+const MAX_OUT = 255n;
+const EOS = 258;
+const coder = ethers.AbiCoder.defaultAbiCoder();
+const CALL_TYPES = ["uint256", "bytes", "uint256", "uint256", "uint256", "uint256", "bytes", "uint256[]", "uint256[]"];
+const VERDICT_TYPES = ["uint256", "uint256", "uint256[]", "uint256[]"];
+const NO_INDEX = ethers.MaxUint256;
+
+const pack = (tokens) => ethers.concat(tokens.map((t) => ethers.toBeHex(t, 2)));
+const PROMPT = ethers.toUtf8Bytes("The capital of France is");
+const OUT = pack([32, 80, 97, 114, 105, 115, EOS]); // " Paris" + EOS
+const PARAMS = { maxTokens: 16n, temp: 0n, topP: 1_000_000n, seed: 7n };
 
 describe("InferenceMarket", function () {
-  // bob: worker; carol: buyer; dave: challenger; alice + frank: voting stakers; erin: contributor.
+  // bob: worker; carol: buyer; dave: challenger; erin: contributor of expert 5; timelock: of genesis.
   async function fixture() {
     const s = await deploySystem();
-    const { staked, market, registry, alice, bob, frank, erin } = s;
+    const { staked, market, registry, timelock, bob, erin } = s;
     await staked.connect(bob).deposit({ value: E(30) });
-    await staked.connect(alice).deposit({ value: E(100) });
-    await staked.connect(alice).delegate(alice.address);
-    await staked.connect(frank).deposit({ value: E(40) });
-    await staked.connect(frank).delegate(frank.address);
     await market.connect(bob).registerWorker();
-    // erin contributes a better layer1.expert1; snapshot 2 uses it
+    // erin contributes a better layer1.expert1; snapshot 2 uses it and governance activates it
     await registerWithPayload(registry, erin, "layer1.expert1", 1, 1, ethers.toUtf8Bytes("erin-v2"), [4]);
     await registry.connect(erin).registerSnapshot(h("trunk"), [1, 2, 3, 5]);
+    await networkHelpers.impersonateAccount(timelock.target);
+    await networkHelpers.setBalance(timelock.target, E(1));
+    const epoch = (await registry.currentEpoch()) + 1n; // the shared chain may be past epoch 0
+    await registry.connect(await ethers.getSigner(timelock.target)).scheduleSnapshot(2, epoch);
+    await mineToEpoch(epoch);
+    // the precompile's stand-in: runtime code of a deployed double, placed at 0x...0f00
+    const d = await ethers.deployContract("InferenceCheckDouble");
+    await networkHelpers.setCode(CHECK, await ethers.provider.getCode(d));
+    s.check = await ethers.getContractAt("InferenceCheckDouble", CHECK);
     return s;
   }
 
-  async function committed(s, experts = [1, 5], counts = [1, 3]) {
-    const { market, bob, carol } = s;
-    const deadline = (await blockNumber()) + 20n;
-    await market.connect(carol).postJob(2, h("input"), deadline, { value: FEE });
-    const jobId = await market.jobCount();
-    await market.connect(bob).claimJob(jobId);
-    await market.connect(bob).commitResult(jobId, h("result"), experts, counts);
-    return jobId;
+  async function post(s, { prompt = PROMPT, p = PARAMS, blocks = 20n, fee = FEE } = {}) {
+    const deadline = (await blockNumber()) + blocks;
+    await s.market.connect(s.carol).postJob(2, prompt, p.maxTokens, p.temp, p.topP, p.seed, deadline, { value: fee });
+    return s.market.jobCount();
+  }
+
+  async function committed(s, experts = [1, 5], counts = [1, 3], out = OUT) {
+    const id = await post(s);
+    await s.market.connect(s.bob).claimJob(id);
+    await s.market.connect(s.bob).commitResult(id, out, experts, counts);
+    return id;
+  }
+
+  /** Programs the double to answer exactly this job's input with `fault`. */
+  async function verdict(s, fault, { experts = [1, 5], counts = [1, 3], out = OUT, index = NO_INDEX, recomputed } = {}) {
+    const input = coder.encode(CALL_TYPES, [2, PROMPT, PARAMS.maxTokens, PARAMS.temp, PARAMS.topP, PARAMS.seed, out, experts, counts]);
+    const [ids, cs] = recomputed ?? [experts, counts];
+    await s.check.program(ethers.keccak256(input), coder.encode(VERDICT_TYPES, [fault, index, ids, cs]));
   }
 
   async function conservation(s) {
@@ -42,19 +69,11 @@ describe("InferenceMarket", function () {
     expect(await ethers.provider.getBalance(staked)).to.equal((await staked.totalSupply()) + (await staked.totalUnbonding()));
   }
 
-  async function withdrawAll(market, signers) {
-    for (const a of signers) {
-      if ((await market.pendingOf(a)) > 0n) await market.connect(a).withdraw();
-    }
-  }
-
   it("rejects bad constructor parameters", async function () {
     const s = await networkHelpers.loadFixture(fixture);
     const F = await ethers.getContractFactory("InferenceMarket");
-    const ok = [s.staked.target, s.registry.target, MIN_STAKE, BOND, 10, 10, 2000, 1000, 100];
-    const bad = [
-      [0, ethers.ZeroAddress], [1, ethers.ZeroAddress], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0], [6, 10001], [7, 10001], [8, 0],
-    ];
+    const ok = [s.staked.target, s.registry.target, MIN_STAKE, BOND, 10, 1000, 100];
+    const bad = [[0, ethers.ZeroAddress], [1, ethers.ZeroAddress], [2, 0], [3, 0], [4, 0], [5, 10001], [6, 0]];
     for (const [i, v] of bad) {
       const args = [...ok];
       args[i] = v;
@@ -78,29 +97,57 @@ describe("InferenceMarket", function () {
     await expect(market.connect(bob).deregisterWorker()).to.be.revertedWithCustomError(market, "HasOpenJobs");
   });
 
-  it("posts jobs with checks on fee, snapshot and deadline", async function () {
-    const { market, carol } = await networkHelpers.loadFixture(fixture);
-    const bn = await blockNumber();
-    await expect(market.connect(carol).postJob(1, h("i"), bn + 10n)).to.be.revertedWithCustomError(market, "ZeroFee");
-    await expect(market.connect(carol).postJob(0, h("i"), bn + 10n, { value: 1 }))
-      .to.be.revertedWithCustomError(market, "UnknownSnapshot").withArgs(0);
-    await expect(market.connect(carol).postJob(3, h("i"), bn + 10n, { value: 1 }))
-      .to.be.revertedWithCustomError(market, "UnknownSnapshot").withArgs(3);
-    await expect(market.connect(carol).postJob(1, h("i"), bn + 1n, { value: 1 })).to.be.revertedWithCustomError(market, "BadDeadline");
-    await expect(market.connect(carol).postJob(1, h("i"), bn + 2n + MAX_JOB_BLOCKS, { value: 1 }))
-      .to.be.revertedWithCustomError(market, "BadDeadline");
-    await expect(market.connect(carol).postJob(1, h("i"), bn + 10n, { value: FEE }))
-      .to.emit(market, "JobPosted").withArgs(1, carol.address, 1, h("i"), FEE, bn + 10n);
+  it("posts the prompt and decoding parameters in the event, keeps their hashes", async function () {
+    const s = await networkHelpers.loadFixture(fixture);
+    const { market, carol } = s;
+    expect(await market.activeSnapshot()).to.equal(2n);
+    const dl = (await blockNumber()) + 10n;
+    await expect(market.connect(carol).postJob(2, PROMPT, 16, 700, 900_000, 42, dl, { value: FEE }))
+      .to.emit(market, "JobPosted").withArgs(1, carol.address, 2, FEE, dl, ethers.hexlify(PROMPT), 16, 700, 900_000, 42);
     const j = await market.job(1);
     expect(j.status).to.equal(S.Open);
+    expect(j.promptHash).to.equal(ethers.keccak256(PROMPT));
+    expect([j.maxTokens, j.temperatureMilli, j.topPMicro, j.seed]).to.deep.equal([16n, 700n, 900_000n, 42n]);
     expect(await market.totalEscrow()).to.equal(FEE);
     await expect(market.job(2)).to.be.revertedWithCustomError(market, "UnknownJob").withArgs(2);
+  });
+
+  it("refuses a bad job: fee, snapshot not active, prompt, parameters, deadline", async function () {
+    const { market, carol } = await networkHelpers.loadFixture(fixture);
+    const bn = await blockNumber();
+    const m = market.connect(carol);
+    const v = { value: 1 };
+    await expect(m.postJob(2, PROMPT, 8, 0, 1e6, 0, bn + 10n)).to.be.revertedWithCustomError(market, "ZeroFee");
+    await expect(m.postJob(1, PROMPT, 8, 0, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "SnapshotNotActive").withArgs(1, 2);
+    await expect(m.postJob(3, PROMPT, 8, 0, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "SnapshotNotActive").withArgs(3, 2);
+    await expect(m.postJob(2, "0x", 8, 0, 1e6, 0, bn + 10n, v)).to.be.revertedWithCustomError(market, "EmptyPrompt");
+    await expect(m.postJob(2, new Uint8Array(MAX_PROMPT + 1), 8, 0, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "PromptTooLong").withArgs(MAX_PROMPT + 1, MAX_PROMPT);
+    await expect(m.postJob(2, PROMPT, 0, 0, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "MaxTokensOutOfRange").withArgs(0, MAX_OUT);
+    await expect(m.postJob(2, PROMPT, MAX_OUT + 1n, 0, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "MaxTokensOutOfRange").withArgs(MAX_OUT + 1n, MAX_OUT);
+    await expect(m.postJob(2, PROMPT, 8, 2001, 1e6, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "TemperatureOutOfRange").withArgs(2001, 2000);
+    await expect(m.postJob(2, PROMPT, 8, 500, 0, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "TopPOutOfRange").withArgs(0, 1e6);
+    await expect(m.postJob(2, PROMPT, 8, 500, 1e6 + 1, 0, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "TopPOutOfRange").withArgs(1e6 + 1, 1e6);
+    await expect(m.postJob(2, PROMPT, 8, 500, 1e6, 2n ** 64n, bn + 10n, v))
+      .to.be.revertedWithCustomError(market, "SeedOutOfRange").withArgs(2n ** 64n);
+    await expect(m.postJob(2, PROMPT, 8, 0, 1e6, 0, bn + 1n, v)).to.be.revertedWithCustomError(market, "BadDeadline");
+    await expect(m.postJob(2, PROMPT, 8, 0, 1e6, 0, bn + 2n + MAX_JOB_BLOCKS, v))
+      .to.be.revertedWithCustomError(market, "BadDeadline");
+    // the limits themselves are accepted
+    await m.postJob(2, new Uint8Array(MAX_PROMPT).fill(65), MAX_OUT, 2000, 1, 2n ** 64n - 1n, bn + 20n, v);
   });
 
   it("lets the buyer cancel an open job", async function () {
     const s = await networkHelpers.loadFixture(fixture);
     const { market, carol, dave } = s;
-    await market.connect(carol).postJob(1, h("i"), (await blockNumber()) + 10n, { value: FEE });
+    await post(s);
     await expect(market.connect(dave).cancelJob(1)).to.be.revertedWithCustomError(market, "NotBuyer");
     await expect(market.connect(carol).cancelJob(1)).to.emit(market, "JobCancelled").withArgs(1);
     await expect(market.connect(carol).cancelJob(1)).to.be.revertedWithCustomError(market, "WrongStatus").withArgs(S.Refunded);
@@ -112,9 +159,9 @@ describe("InferenceMarket", function () {
 
   it("claims: registered, unbanned, stake available, before the deadline", async function () {
     const s = await networkHelpers.loadFixture(fixture);
-    const { market, staked, bob, carol, grace } = s;
-    const dl = (await blockNumber()) + 10n;
-    for (let i = 0; i < 4; i++) await market.connect(carol).postJob(1, h("i"), dl, { value: FEE });
+    const { market, staked, bob, grace } = s;
+    for (let i = 0; i < 4; i++) await post(s, { blocks: 10n });
+    const dl = (await market.job(4)).deadline;
     await expect(market.connect(grace).claimJob(1)).to.be.revertedWithCustomError(market, "NotRegistered");
     await expect(market.connect(bob).claimJob(1)).to.emit(market, "JobClaimed").withArgs(1, bob.address, MIN_STAKE);
     expect(await staked.lockedOf(bob)).to.equal(MIN_STAKE);
@@ -128,43 +175,50 @@ describe("InferenceMarket", function () {
     await expect(market.connect(bob).claimJob(9)).to.be.revertedWithCustomError(market, "UnknownJob");
   });
 
-  it("commits a result with checks on caller, deadline and experts", async function () {
+  it("commits output tokens and expert use; refuses tokens outside the vocabulary, experts outside the snapshot", async function () {
     const s = await networkHelpers.loadFixture(fixture);
-    const { market, bob, carol, dave } = s;
-    const dl = (await blockNumber()) + 20n;
-    await market.connect(carol).postJob(2, h("i"), dl, { value: FEE });
-    await expect(market.connect(bob).commitResult(1, h("r"), [1], [1]))
+    const { market, bob, dave } = s;
+    await post(s);
+    await expect(market.connect(bob).commitResult(1, OUT, [1], [1]))
       .to.be.revertedWithCustomError(market, "WrongStatus").withArgs(S.Open);
     await market.connect(bob).claimJob(1);
     const c = market.connect(bob);
-    await expect(market.connect(dave).commitResult(1, h("r"), [1], [1])).to.be.revertedWithCustomError(market, "NotWorker");
-    await expect(c.commitResult(1, ethers.ZeroHash, [1], [1])).to.be.revertedWithCustomError(market, "ZeroResult");
-    await expect(c.commitResult(1, h("r"), [], [])).to.be.revertedWithCustomError(market, "BadExperts");
-    await expect(c.commitResult(1, h("r"), [1, 2], [1])).to.be.revertedWithCustomError(market, "BadExperts");
-    await expect(c.commitResult(1, h("r"), [2, 1], [1, 1])).to.be.revertedWithCustomError(market, "BadExperts");
-    await expect(c.commitResult(1, h("r"), [1, 1], [1, 1])).to.be.revertedWithCustomError(market, "BadExperts");
-    await expect(c.commitResult(1, h("r"), [1], [0])).to.be.revertedWithCustomError(market, "BadExperts");
+    await expect(market.connect(dave).commitResult(1, OUT, [1], [1])).to.be.revertedWithCustomError(market, "NotWorker");
+    await expect(c.commitResult(1, "0x", [1], [1])).to.be.revertedWithCustomError(market, "BadOutputLength").withArgs(0, 16);
+    await expect(c.commitResult(1, "0x004142", [1], [1])).to.be.revertedWithCustomError(market, "BadOutputLength").withArgs(3, 16);
+    await expect(c.commitResult(1, pack(Array(17).fill(65)), [1], [1]))
+      .to.be.revertedWithCustomError(market, "BadOutputLength").withArgs(34, 16);
+    await expect(c.commitResult(1, pack([65, 259]), [1], [1]))
+      .to.be.revertedWithCustomError(market, "TokenOutsideVocabulary").withArgs(1, 259);
+    await expect(c.commitResult(1, pack([0xffff]), [1], [1]))
+      .to.be.revertedWithCustomError(market, "TokenOutsideVocabulary").withArgs(0, 0xffff);
+    await expect(c.commitResult(1, OUT, [], [])).to.be.revertedWithCustomError(market, "BadExperts");
+    await expect(c.commitResult(1, OUT, [1, 2], [1])).to.be.revertedWithCustomError(market, "BadExperts");
+    await expect(c.commitResult(1, OUT, [2, 1], [1, 1])).to.be.revertedWithCustomError(market, "BadExperts");
+    await expect(c.commitResult(1, OUT, [1], [0])).to.be.revertedWithCustomError(market, "BadExperts");
     const many = Array.from({ length: 65 }, (_, i) => i + 1);
-    await expect(c.commitResult(1, h("r"), many, many)).to.be.revertedWithCustomError(market, "BadExperts");
-    await expect(c.commitResult(1, h("r"), [4], [1])) // expert 4 is not in snapshot 2
+    await expect(c.commitResult(1, OUT, many, many)).to.be.revertedWithCustomError(market, "BadExperts");
+    await expect(c.commitResult(1, OUT, [4], [1])) // expert 4 is not in snapshot 2
       .to.be.revertedWithCustomError(market, "ExpertNotInSnapshot").withArgs(4);
-    await expect(c.commitResult(1, h("r"), [1, 5], [2, 6]))
-      .to.emit(market, "ResultCommitted").withArgs(1, h("r"), [1, 5], [2, 6]);
+    await expect(c.commitResult(1, OUT, [1, 5], [2, 6]))
+      .to.emit(market, "ResultCommitted").withArgs(1, bob.address, OUT, [1, 5], [2, 6]);
     const j = await market.job(1);
     expect(j.status).to.equal(S.Committed);
+    expect(j.outputHash).to.equal(ethers.keccak256(OUT));
     expect(j.expertIds).to.deep.equal([1n, 5n]);
     // past the deadline a claimed job can no longer be committed
-    await market.connect(carol).postJob(2, h("i"), (await blockNumber()) + 3n, { value: FEE });
+    await post(s, { blocks: 3n });
     await market.connect(bob).claimJob(2);
     await networkHelpers.mine(3);
-    await expect(c.commitResult(2, h("r"), [1], [1])).to.be.revertedWithCustomError(market, "DeadlinePassed");
+    await expect(c.commitResult(2, OUT, [1], [1])).to.be.revertedWithCustomError(market, "DeadlinePassed");
   });
 
-  it("finalizes after the window: worker paid, royalty split by use, dust to the worker", async function () {
+  it("finalizes after the window: worker paid, royalty split by the committed counts, dust to the worker", async function () {
     const s = await networkHelpers.loadFixture(fixture);
     const { market, staked, timelock, bob, erin } = s;
     const id = await committed(s, [1, 5], [1, 2]); // expert 1 (timelock, genesis) 1 use, expert 5 (erin) 2 uses
-    await expect(market.finalize(id)).to.be.revertedWithCustomError(market, "ChallengeWindowOpen");
+    const ends = (await market.job(id)).committedAt + CHALLENGE_WINDOW;
+    await expect(market.finalize(id)).to.be.revertedWithCustomError(market, "ChallengeWindowOpen").withArgs(ends);
     await networkHelpers.mine(CHALLENGE_WINDOW);
     const royalty = (FEE * 1000n) / 10000n;
     const toGenesis = royalty / 3n;
@@ -184,9 +238,9 @@ describe("InferenceMarket", function () {
   it("refunds a job nobody served, unlocking a claimer's stake", async function () {
     const s = await networkHelpers.loadFixture(fixture);
     const { market, staked, bob, carol } = s;
-    const dl = (await blockNumber()) + 5n;
-    await market.connect(carol).postJob(1, h("i"), dl, { value: FEE });
-    await market.connect(carol).postJob(1, h("i"), dl, { value: FEE });
+    await post(s, { blocks: 5n });
+    await post(s, { blocks: 4n });
+    const dl = (await market.job(1)).deadline;
     await market.connect(bob).claimJob(2);
     await expect(market.refund(1)).to.be.revertedWithCustomError(market, "DeadlineNotPassed");
     await networkHelpers.mineUpTo(dl);
@@ -198,187 +252,134 @@ describe("InferenceMarket", function () {
     await conservation(s);
   });
 
-  it("challenges: bond exact, within the window, not by the worker", async function () {
+  it("challenge refusals: bond, window, the worker itself, wrong prompt or output, a failed check", async function () {
     const s = await networkHelpers.loadFixture(fixture);
     const { market, bob, dave } = s;
     const id = await committed(s);
-    await expect(market.connect(bob).challenge(id, { value: BOND })).to.be.revertedWithCustomError(market, "SelfChallenge");
-    await expect(market.connect(dave).challenge(id, { value: BOND - 1n }))
+    const m = market.connect(dave);
+    const ends = (await market.job(id)).committedAt + CHALLENGE_WINDOW;
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND - 1n }))
       .to.be.revertedWithCustomError(market, "WrongBond").withArgs(BOND);
-    const tx = await market.connect(dave).challenge(id, { value: BOND });
-    const bn = BigInt((await tx.wait()).blockNumber);
-    await expect(tx).to.emit(market, "Challenged").withArgs(id, dave.address, BOND, bn + DISPUTE_PERIOD);
-    const d = await market.disputes(id);
-    expect(d.snapshotBlock).to.equal(bn - 1n);
-    await expect(market.connect(dave).challenge(id, { value: BOND }))
-      .to.be.revertedWithCustomError(market, "WrongStatus").withArgs(S.Challenged);
-    await expect(market.finalize(id)).to.be.revertedWithCustomError(market, "WrongStatus");
-    const id2 = await committed(s);
-    await networkHelpers.mine(CHALLENGE_WINDOW);
-    await expect(market.connect(dave).challenge(id2, { value: BOND })).to.be.revertedWithCustomError(market, "ChallengeWindowClosed");
+    await expect(market.connect(bob).challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "SelfChallenge");
+    await expect(m.challenge(id, ethers.toUtf8Bytes("another prompt"), OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "PromptMismatch");
+    await expect(m.challenge(id, PROMPT, pack([65]), { value: BOND }))
+      .to.be.revertedWithCustomError(market, "OutputMismatch");
+    // the precompile fails (it does for a malformed job or a snapshot it cannot load): reverted
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "InferenceCheckFailed");
+    await verdict(s, 1n, { experts: [9], counts: [9] }); // a verdict for another input: fails too
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "InferenceCheckFailed");
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND, gasLimit: 120_000 }))
+      .to.be.revertedWithCustomError(market, "CheckGasTooLow");
+    await verdict(s, 0n);
+    await networkHelpers.mineUpTo(ends - 1n); // the next transaction lands in the window's last block
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND, gasLimit: 120_000 }))
+      .to.be.revertedWithCustomError(market, "CheckGasTooLow");
+    await networkHelpers.mine(1);
+    await expect(m.challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "ChallengeWindowClosed").withArgs(ends);
+    await expect(m.challenge(id + 1n, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "UnknownJob");
     await conservation(s);
   });
 
-  it("votes: stakers only, once, parties excluded, within the period", async function () {
+  it("FRAUD proven by the check: 90% of the stake burnt, 10% + bond to the challenger, fee refunded, worker banned", async function () {
     const s = await networkHelpers.loadFixture(fixture);
-    const { market, staked, alice, bob, dave, grace, frank } = s;
+    const { market, staked, bob, carol, dave } = s;
     const id = await committed(s);
-    await expect(market.connect(alice).voteOnDispute(id, true)).to.be.revertedWithCustomError(market, "WrongStatus");
-    await market.connect(dave).challenge(id, { value: BOND });
-    await expect(market.connect(alice).voteOnDispute(id, true))
-      .to.emit(market, "DisputeVoted").withArgs(id, alice.address, true, E(100));
-    await expect(market.connect(alice).voteOnDispute(id, true)).to.be.revertedWithCustomError(market, "AlreadyVoted");
-    await expect(market.connect(bob).voteOnDispute(id, false)).to.be.revertedWithCustomError(market, "PartyCannotVote");
-    await expect(market.connect(dave).voteOnDispute(id, true)).to.be.revertedWithCustomError(market, "PartyCannotVote");
-    // stake delegated after the challenge does not count (no flash voting)
-    await staked.connect(grace).deposit({ value: E(50) });
-    await staked.connect(grace).delegate(grace.address);
-    await expect(market.connect(grace).voteOnDispute(id, false)).to.be.revertedWithCustomError(market, "NoVotingPower");
-    await expect(market.resolveDispute(id)).to.be.revertedWithCustomError(market, "VotingOpen");
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    await expect(market.connect(frank).voteOnDispute(id, false)).to.be.revertedWithCustomError(market, "VotingClosed");
-  });
-
-  it("FRAUD: stake slashed 90% burnt / 10% challenger, buyer refunded, bond back, worker banned", async function () {
-    const s = await networkHelpers.loadFixture(fixture);
-    const { market, staked, alice, bob, carol, dave, frank, erin, timelock } = s;
-    const marketBefore = await ethers.provider.getBalance(market);
-    const id = await committed(s);
-    await market.connect(dave).challenge(id, { value: BOND });
-    await market.connect(alice).voteOnDispute(id, true); // 100
-    await market.connect(frank).voteOnDispute(id, false); // 40
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    const burnBefore = await ethers.provider.getBalance(BURN_ADDRESS);
+    await verdict(s, 1n, { index: 2n, recomputed: [[1, 5], [2, 2]] });
     const burnt = (MIN_STAKE * 9000n) / 10000n;
     const reward = MIN_STAKE - burnt;
-    const tx = await market.resolveDispute(id);
-    await expect(tx).to.emit(market, "DisputeResolved").withArgs(id, 0, E(100), E(40));
+    const stakeBefore = await staked.balanceOf(bob);
+    const tx = market.connect(dave).challenge(id, PROMPT, OUT, { value: BOND });
+    await expect(tx).to.emit(market, "ChallengeSettled").withArgs(id, dave.address, 1, 2);
     await expect(tx).to.emit(market, "WorkerSlashed").withArgs(id, bob.address, MIN_STAKE, burnt, reward);
-    expect(await ethers.provider.getBalance(BURN_ADDRESS)).to.equal(burnBefore + burnt);
-    expect(await market.totalBurnt()).to.equal(burnt);
+    await expect(tx).to.changeEtherBalances(ethers, [BURN_ADDRESS, dave], [burnt, -BOND]);
+    const j = await market.job(id);
+    expect(j.status).to.equal(S.Fraud);
+    expect(j.challenger).to.equal(dave.address);
+    expect(await staked.balanceOf(bob)).to.equal(stakeBefore - MIN_STAKE);
+    expect(await staked.lockedOf(bob)).to.equal(0n);
     expect(await market.pendingOf(carol)).to.equal(FEE);
     expect(await market.pendingOf(dave)).to.equal(BOND + reward);
     expect(await market.pendingOf(bob)).to.equal(0n);
-    expect(await market.pendingOf(erin)).to.equal(0n);
-    expect(await market.pendingOf(timelock)).to.equal(0n);
-    expect(await staked.balanceOf(bob)).to.equal(E(30) - MIN_STAKE);
-    expect(await staked.lockedOf(bob)).to.equal(0n);
+    expect(await market.totalBurnt()).to.equal(burnt);
     const w = await market.workers(bob);
-    expect(w.banned).to.equal(true);
-    expect(w.registered).to.equal(false);
-    expect((await market.job(id)).status).to.equal(S.Fraud);
+    expect([w.registered, w.banned, w.openJobs]).to.deep.equal([false, true, 0n]);
+    await expect(market.connect(dave).challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "AlreadyChallenged").withArgs(dave.address);
     await expect(market.connect(bob).registerWorker()).to.be.revertedWithCustomError(market, "WorkerBanned");
-    await expect(market.resolveDispute(id)).to.be.revertedWithCustomError(market, "WrongStatus").withArgs(S.Fraud);
-    await conservation(s);
-    await withdrawAll(market, [carol, dave]);
-    expect(await ethers.provider.getBalance(market)).to.equal(marketBefore);
-  });
-
-  it("a banned worker can't claim; its other open jobs still settle", async function () {
-    const s = await networkHelpers.loadFixture(fixture);
-    const { market, alice, bob, carol, dave } = s;
-    const good = await committed(s);
-    const bad = await committed(s);
-    await market.connect(carol).postJob(1, h("i"), (await blockNumber()) + 50n, { value: FEE });
-    const open = await market.jobCount();
-    await market.connect(dave).challenge(bad, { value: BOND });
-    await market.connect(alice).voteOnDispute(bad, true);
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    await market.resolveDispute(bad);
-    await expect(market.connect(bob).claimJob(open)).to.be.revertedWithCustomError(market, "WorkerBanned");
-    await market.finalize(good);
-    expect((await market.job(good)).status).to.equal(S.Finalized);
+    await post(s);
+    await expect(market.connect(bob).claimJob(2)).to.be.revertedWithCustomError(market, "WorkerBanned");
+    await expect(market.connect(dave).withdraw()).to.changeEtherBalances(ethers, [dave], [BOND + reward]);
     await conservation(s);
   });
 
-  it("REJECTED (majority valid or a tie): the bond goes to the worker, the job is paid", async function () {
+  it("an inflated count is a fraud too (fault 3), the same settlement", async function () {
     const s = await networkHelpers.loadFixture(fixture);
-    const { market, staked, alice, bob, dave, frank, grace } = s;
-    // grace votes 40 too, making a 40:40 tie possible
-    await staked.connect(grace).deposit({ value: E(40) });
-    await staked.connect(grace).delegate(grace.address);
-    const id = await committed(s);
-    await market.connect(dave).challenge(id, { value: BOND });
-    await market.connect(frank).voteOnDispute(id, false);
-    await market.connect(grace).voteOnDispute(id, true);
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    await expect(market.resolveDispute(id)).to.emit(market, "DisputeResolved").withArgs(id, 1, E(40), E(40));
+    const { market, bob, dave } = s;
+    const id = await committed(s, [1, 5], [1, 30]);
+    await verdict(s, 3n, { experts: [1, 5], counts: [1, 30] });
+    await expect(market.connect(dave).challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.emit(market, "ChallengeSettled").withArgs(id, dave.address, 3, NO_INDEX);
+    expect((await market.job(id)).status).to.equal(S.Fraud);
+    expect((await market.workers(bob)).banned).to.equal(true);
+  });
+
+  it("NO FRAUD: the bond goes to the worker and the job is paid out at once; no second challenge", async function () {
+    const s = await networkHelpers.loadFixture(fixture);
+    const { market, timelock, bob, erin, dave, grace } = s;
+    const id = await committed(s, [1, 5], [1, 3]);
+    await verdict(s, 0n);
     const royalty = (FEE * 1000n) / 10000n;
-    expect(await market.pendingOf(bob)).to.equal(BOND + FEE - royalty);
+    const toGenesis = royalty / 4n;
+    const toErin = (royalty * 3n) / 4n;
+    const tx = market.connect(dave).challenge(id, PROMPT, OUT, { value: BOND });
+    await expect(tx).to.emit(market, "ChallengeSettled").withArgs(id, dave.address, 0, NO_INDEX);
+    await expect(tx).to.emit(market, "JobFinalized").withArgs(id, FEE - toGenesis - toErin, toGenesis + toErin);
+    expect((await market.job(id)).status).to.equal(S.Finalized);
+    expect(await market.pendingOf(bob)).to.equal(FEE - toGenesis - toErin + BOND);
+    expect(await market.pendingOf(erin)).to.equal(toErin);
+    expect(await market.pendingOf(timelock)).to.equal(toGenesis);
     expect(await market.pendingOf(dave)).to.equal(0n);
-    expect((await market.job(id)).status).to.equal(S.Finalized);
-    // a clear majority for "valid"
-    const id2 = await committed(s);
-    await market.connect(dave).challenge(id2, { value: BOND });
-    await market.connect(alice).voteOnDispute(id2, false);
-    await market.connect(frank).voteOnDispute(id2, true);
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    await expect(market.resolveDispute(id2)).to.emit(market, "DisputeResolved").withArgs(id2, 1, E(40), E(100));
-    await conservation(s);
-  });
-
-  it("INCONCLUSIVE (no quorum): the result stands and the bond is returned", async function () {
-    const s = await networkHelpers.loadFixture(fixture);
-    const { market, bob, dave, frank } = s;
-    const id = await committed(s);
-    await market.connect(dave).challenge(id, { value: BOND });
-    // supply 170, quorum 20% = 34: nobody votes
-    await networkHelpers.mine(DISPUTE_PERIOD + 1n);
-    await expect(market.resolveDispute(id)).to.emit(market, "DisputeResolved").withArgs(id, 2, 0, 0);
-    expect(await market.pendingOf(dave)).to.equal(BOND);
-    expect((await market.job(id)).status).to.equal(S.Finalized);
-    expect(await market.pendingOf(bob)).to.be.greaterThan(0n);
-    // a fraud majority below quorum is inconclusive too
-    const { staked, grace } = s;
-    await staked.connect(grace).deposit({ value: E(5) });
-    await staked.connect(grace).delegate(grace.address);
-    const id2 = await committed(s);
-    await market.connect(dave).challenge(id2, { value: BOND });
-    await market.connect(grace).voteOnDispute(id2, true);
-    await networkHelpers.mine(DISPUTE_PERIOD);
-    await expect(market.resolveDispute(id2)).to.emit(market, "DisputeResolved").withArgs(id2, 2, E(5), 0);
-    expect(frank.address).to.not.equal(dave.address);
+    await expect(market.connect(grace).challenge(id, PROMPT, OUT, { value: BOND }))
+      .to.be.revertedWithCustomError(market, "AlreadyChallenged").withArgs(dave.address);
     await conservation(s);
   });
 
   it("accepts native POAI only from StakedPOAI", async function () {
-    const { market, alice } = await networkHelpers.loadFixture(fixture);
-    await expect(alice.sendTransaction({ to: market, value: 1 })).to.be.revertedWithCustomError(market, "UnexpectedPayment");
+    const { market, carol } = await networkHelpers.loadFixture(fixture);
+    await expect(carol.sendTransaction({ to: market, value: 1 })).to.be.revertedWithCustomError(market, "UnexpectedPayment");
   });
 
   it("conserves every wei across a mix of jobs: in = paid + refunded + burnt + held", async function () {
     const s = await networkHelpers.loadFixture(fixture);
-    const { market, alice, bob, carol, dave, erin, timelock } = s;
-    const start = await ethers.provider.getBalance(market);
-    let feesIn = 0n;
-    let bondsIn = 0n;
-    const a = await committed(s, [1, 2, 5], [7, 11, 13]); feesIn += FEE; // finalized
-    const b = await committed(s); feesIn += FEE; // fraud
-    const c = await committed(s); feesIn += FEE; // rejected challenge
-    await market.connect(carol).postJob(1, h("x"), (await blockNumber()) + 3n, { value: FEE }); feesIn += FEE; // refunded
-    const d = await market.jobCount();
-    await market.connect(carol).postJob(1, h("y"), (await blockNumber()) + 30n, { value: FEE }); feesIn += FEE; // stays open
-    await market.connect(dave).challenge(b, { value: BOND }); bondsIn += BOND;
-    await market.connect(dave).challenge(c, { value: BOND }); bondsIn += BOND;
-    await market.connect(alice).voteOnDispute(b, true);
-    await market.connect(alice).voteOnDispute(c, false);
-    await networkHelpers.mine(DISPUTE_PERIOD + CHALLENGE_WINDOW);
-    await market.finalize(a);
-    await market.resolveDispute(b);
-    await market.resolveDispute(c);
-    await market.refund(d);
-    const slashIn = MIN_STAKE;
-    const burnt = await market.totalBurnt();
-    expect(await market.totalEscrow()).to.equal(FEE); // only the open job's fee is still escrowed
-    let paidOut = 0n;
-    for (const acct of [bob, carol, dave, erin]) {
-      const p = await market.pendingOf(acct);
-      if (p > 0n) { await market.connect(acct).withdraw(); paidOut += p; }
-    }
-    // the timelock's genesis royalties stay pending until governance withdraws them
-    const timelockPending = await market.pendingOf(timelock);
-    expect(feesIn + bondsIn + slashIn).to.equal(paidOut + burnt + timelockPending + (await market.totalEscrow()));
-    expect(await ethers.provider.getBalance(market)).to.equal(start + timelockPending + (await market.totalEscrow()));
+    const { market, staked, bob, carol, dave, erin, timelock, grace } = s;
+    await staked.connect(grace).deposit({ value: E(20) });
+    await market.connect(grace).registerWorker();
+    const honest = await committed(s, [1, 5], [3, 4]); // bob, finalized
+    const fraud = await post(s); // grace, slashed
+    await market.connect(grace).claimJob(fraud);
+    await market.connect(grace).commitResult(fraud, OUT, [1, 5], [1, 3]);
+    await verdict(s, 1n, { index: 0n });
+    await market.connect(dave).challenge(fraud, PROMPT, OUT, { value: BOND });
+    await post(s, { blocks: 3n }); // refunded
+    await networkHelpers.mine(CHALLENGE_WINDOW + 1n);
+    await market.finalize(honest);
+    await market.refund(3);
+    const fees = 3n * FEE;
+    const burnt = (MIN_STAKE * 9000n) / 10000n;
+    const parties = [bob, carol, dave, erin, grace];
+    let credited = await market.pendingOf(timelock);
+    for (const a of parties) credited += await market.pendingOf(a);
+    expect(credited + burnt).to.equal(fees + BOND + MIN_STAKE); // in: fees, bond, slashed stake
+    for (const a of parties) if ((await market.pendingOf(a)) > 0n) await market.connect(a).withdraw();
+    expect(await market.totalEscrow()).to.equal(0n);
+    expect(await market.totalPending()).to.equal(await market.pendingOf(timelock));
+    expect(await ethers.provider.getBalance(BURN_ADDRESS)).to.equal(burnt);
     await conservation(s);
   });
 });

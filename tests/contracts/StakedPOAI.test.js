@@ -153,7 +153,7 @@ describe("StakedPOAI", function () {
     const { staked, market, registry, bob, carol } = await networkHelpers.loadFixture(fixture);
     await staked.connect(bob).deposit({ value: MIN_STAKE });
     await market.connect(bob).registerWorker();
-    await market.connect(carol).postJob(1, ethers.ZeroHash, (await blockNumber()) + 50n, { value: E(1) });
+    await market.connect(carol).postJob(1, "0x41", 8, 0, 1_000_000, 0, (await blockNumber()) + 50n, { value: E(1) });
     await market.connect(bob).claimJob(1);
     await expect(staked.connect(bob).requestWithdrawal(1n)).to.be.revertedWithCustomError(staked, "LockedStakeMoved");
     expect(await registry.snapshotCount()).to.equal(1n);

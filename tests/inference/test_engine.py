@@ -38,7 +38,7 @@ def _greedy_full_recompute(model: MixtralForCausalLM, ids: list[int], n: int) ->
     for _ in range(n):
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids + out])).logits[0, -1]
-        tok = next_token(logits, params, torch.Generator())
+        tok = next_token(logits, params, len(out))
         out.append(tok)
         if tok == EOS_ID:
             break
@@ -171,5 +171,5 @@ def test_specials_never_sampled() -> None:
     logits = torch.full((259,), -10.0)
     logits[PAD_ID] = logits[BOS_ID] = 50.0
     logits[65] = 1.0
-    assert next_token(logits, SamplingParams(max_tokens=1, temperature=0.0), torch.Generator()) \
+    assert next_token(logits, SamplingParams(max_tokens=1, temperature=0.0), 0) \
         == 65

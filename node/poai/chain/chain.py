@@ -22,9 +22,11 @@ from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS, HISTORY_STORA
 from eth_utils.exceptions import ValidationError
 
 from poai.chain import ordered_trie
+from poai.chain.computation import PoaiComputation
 from poai.chain.config import ChainConfig, config_contracts
 from poai.chain.epochs import EpochAssetSource, EpochQuizContexts
 from poai.chain.governed import GovernedEpochAssets, SeedStateUnavailable
+from poai.chain.inference import SnapshotModels
 from poai.chain.vm import ZERO_NONCE, PoaiVM
 from poai.compat import check_versions
 from poai.compat import pyevm as compat_pyevm
@@ -118,6 +120,16 @@ def chain_class_for(
     if epoch_assets is None and config.genesis_contracts is not None:
         epoch_assets = GovernedEpochAssets(config)
     vm = vm_class.configure(__name__=vm_class.__name__, poai_config=config, **vm_attrs)
+    if config.genesis_contracts is not None:
+        # INFERENCE_CHECK resolves snapshots into the same blob store as the epoch quiz.
+        governed = epoch_assets if isinstance(epoch_assets, GovernedEpochAssets) \
+            else GovernedEpochAssets(config)
+        models = SnapshotModels(governed.contracts.contracts.registry, governed.resolver)
+        computation = PoaiComputation.configure(__name__="PoaiComputation",
+                                                snapshot_models=models)
+        state = vm.get_state_class().configure(__name__="PoaiState",
+                                               computation_class=computation)
+        vm = vm.configure(__name__=vm_class.__name__, _state_class=state)
     cls: type[PoaiChain] = PoaiChain.configure(
         __name__="PoaiChain",
         vm_configuration=((0, vm),),

@@ -5,17 +5,21 @@ each JUMP/JUMPI target, into two sets that start empty for every call: a contrac
 times in a block re-derives the same answers 500 times (a tenth of building a block of counter
 increments).  Those answers depend on the code bytes alone, so the sets are kept per code and
 every later call of the same code starts with them.
+
+PoaiComputation adds the INFERENCE_CHECK precompile (poai.chain.inference) at 0x…0f00; a chain
+class binds it to the node's blob store through `snapshot_models` (chain_class_for).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.prague.computation import PragueComputation
 from lru import LRU
 
+from poai.chain.inference import PRECOMPILE, SnapshotModels
 from poai.compat.pyevm import share_jump_analysis
 
 JUMP_ANALYSIS_CACHE_SIZE = 256  # contracts; an entry is two sets of checked positions
@@ -44,7 +48,9 @@ class SharedJumpAnalysis(BaseComputation):
 
 
 class PoaiComputation(SharedJumpAnalysis, PragueComputation):
-    pass
+    _precompiles = {**PragueComputation.get_precompiles(), PRECOMPILE[0]: PRECOMPILE[1]}
+    # Set per chain (chain_class_for): where the precompile finds snapshots and their blobs.
+    snapshot_models: ClassVar[SnapshotModels | None] = None
 
 
 __all__ = ["PoaiComputation", "SharedJumpAnalysis"]

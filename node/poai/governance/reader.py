@@ -47,6 +47,7 @@ class SnapshotInfo:
     trunk_hash: bytes
     expert_hashes: tuple[tuple[bytes, ...], ...]  # [layer][expert]
     snapshot_id: int
+    expert_ids: tuple[tuple[int, ...], ...] = ()  # [layer][expert] -> registry expert id
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,12 @@ def active_snapshot(state: StateAPI, registry_addr: bytes, epoch: int) -> Snapsh
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     (snapshot_id,) = call_view(state, registry_addr, REGISTRY, "activeSnapshot", epoch)
+    return snapshot_by_id(state, registry_addr, int(snapshot_id))
+
+
+def snapshot_by_id(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
+    """ModelRegistry's snapshot `snapshot_id` (GovernanceReadError naming UnknownSnapshot when
+    there is none)."""
     fingerprint = storage_fingerprint(state, registry_addr)
     key = (bytes(registry_addr), fingerprint, int(snapshot_id))
     if fingerprint is not None:
@@ -162,6 +169,7 @@ def _read_snapshot(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> S
             f"snapshot {snapshot_id} has {len(expert_ids)} experts, shape is {layers}x{per_layer}"
         )
     rows: list[list[bytes]] = [[] for _ in range(layers)]
+    ids: list[list[int]] = [[] for _ in range(layers)]
     for slot, expert_id in enumerate(expert_ids):
         ((_name, layer, index, payload, _size, _contributor, _deps),) = call_view(
             state, registry_addr, REGISTRY, "expert", expert_id
@@ -172,10 +180,12 @@ def _read_snapshot(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> S
                 f"layer {layer} index {index}"
             )
         rows[layer].append(bytes(payload))
+        ids[layer].append(int(expert_id))
     return SnapshotInfo(
         trunk_hash=bytes(trunk),
         expert_hashes=tuple(tuple(row) for row in rows),
         snapshot_id=int(snapshot_id),
+        expert_ids=tuple(tuple(row) for row in ids),
     )
 
 
@@ -201,5 +211,6 @@ __all__ = [
     "active_dataset",
     "active_snapshot",
     "call_view",
+    "snapshot_by_id",
     "storage_fingerprint",
 ]

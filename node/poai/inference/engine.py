@@ -7,7 +7,7 @@ through :class:`poai.model.selective.SelectiveModel` with a bounded expert cache
 
 Concurrency: generations run in worker threads (never on an event loop). One snapshot's model is
 shared, so its forward passes are serialised by a lock, one step (one token) at a time: several
-requests interleave token by token, each with its own KV cache and random generator. The process's
+requests interleave token by token, each with its own KV cache. The process's
 torch thread settings are left as they are (the node's quiz verifier pins them).
 
 Reproducibility: a request's tokens depend only on the prompt, the sampling settings, the seed
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from poai.inference.sampling import SamplingParams, generator_for, next_token
+from poai.inference.sampling import SamplingParams, next_token
 from poai.model.blobs import expert_name
 from poai.model.selective import SelectiveModel
 from poai.model.snapshot import ManifestError
@@ -147,7 +147,6 @@ class Generation:
     def __iter__(self) -> Iterator[str]:
         started = time.monotonic()
         p = self.params
-        gen = generator_for(p.seed)
         cache = DynamicCache(config=self.snapshot.model.config)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         out = bytearray()
@@ -158,7 +157,7 @@ class Generation:
             if self.cancel.is_set():
                 self.finish_reason = "cancelled"
                 break
-            token = next_token(logits, p, gen)
+            token = next_token(logits, p, len(self.tokens))
             self.tokens.append(token)
             if self.first_token_s is None:
                 self.first_token_s = time.monotonic() - started

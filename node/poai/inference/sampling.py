@@ -1,5 +1,7 @@
-"""Choosing the next token: greedy, or temperature + nucleus (top-p) sampling from a seeded
-``torch.Generator``, so one request with one seed gives the same tokens on the same machine."""
+"""Choosing the next token: greedy, or temperature + nucleus (top-p) sampling by the chain's
+decoding rule (poai.consensus.inference_check): output position i uses the keccak-based draw
+``draw(seed, i)``, so one request with one seed gives the same tokens on any machine up to
+last-bit float differences, and a market worker's honest answer always passes INFERENCE_CHECK."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from poai.model.tokenizer import BOS_ID, BYTE_TOKENS, EOS_ID, PAD_ID
+from poai.consensus.inference_check import draw as seeded_draw
+from poai.consensus.inference_check import greedy_choice, sample_choice
 
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 
@@ -36,34 +39,18 @@ class SamplingParams:
                                 f"temperature must be in [0, 2], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise SamplingError("top_p", f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.seed < 2**63:
-            raise SamplingError("seed", f"seed must be in [0, 2**63), got {self.seed}")
+        if not 0 <= self.seed < 2**64:
+            raise SamplingError("seed", f"seed must be in [0, 2**64), got {self.seed}")
         if len(self.stop) > MAX_STOP_SEQUENCES or any(not s for s in self.stop):
             raise SamplingError("stop", f"stop: at most {MAX_STOP_SEQUENCES} non-empty strings")
 
 
-def generator_for(seed: int) -> torch.Generator:
-    g = torch.Generator(device="cpu")
-    g.manual_seed(seed)
-    return g
-
-
-def next_token(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator) -> int:
-    """The next token id from one position's logits [V]: a byte or EOS (padding, BOS and any id
-    beyond the byte vocabulary of an imported model are never chosen)."""
-    scores = logits.detach().to(torch.float32).clone()
-    allowed = torch.zeros_like(scores, dtype=torch.bool)
-    allowed[:BYTE_TOKENS] = True
-    allowed[EOS_ID] = True
-    allowed[PAD_ID] = allowed[BOS_ID] = False
-    scores[~allowed] = float("-inf")
+def next_token(logits: torch.Tensor, params: SamplingParams, position: int) -> int:
+    """The token chosen at output ``position`` from that position's logits [V]: a byte or EOS
+    (padding, BOS and any id beyond the byte vocabulary of an imported model are never chosen).
+    Greedy is the argmax; sampling picks the token whose probability interval holds
+    ``draw(seed, position)`` (temperature, top-p nucleus, intervals in token-id order)."""
     if params.temperature == 0.0:
-        return int(torch.argmax(scores).item())
-    probs = torch.softmax(scores / params.temperature, dim=-1)
-    if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True, stable=True)
-        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-        sorted_probs[before >= params.top_p] = 0.0  # keep the smallest prefix reaching top_p
-        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=gen)
-        return int(order[choice].item())
-    return int(torch.multinomial(probs, 1, generator=gen).item())
+        return greedy_choice(logits)
+    return sample_choice(logits, params.temperature, params.top_p,
+                         seeded_draw(params.seed, position))

@@ -16,8 +16,6 @@ export const EXPERTS = 2;
 export const MIN_STAKE = ethers.parseEther("10");
 export const BOND = ethers.parseEther("1");
 export const CHALLENGE_WINDOW = 10n;
-export const DISPUTE_PERIOD = 10n;
-export const QUORUM_BPS = 2000n;
 export const ROYALTY_BPS = 1000n;
 export const MAX_JOB_BLOCKS = 100n;
 export const BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD";
@@ -97,8 +95,6 @@ export async function deploySystem() {
     MIN_STAKE,
     BOND,
     CHALLENGE_WINDOW,
-    DISPUTE_PERIOD,
-    QUORUM_BPS,
     ROYALTY_BPS,
     MAX_JOB_BLOCKS,
   ]);
