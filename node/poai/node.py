@@ -32,7 +32,7 @@ from poai.governance.payloads import PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
-from poai.producer import BlockProducer, MiningStats, PendingBlock, SealRecord
+from poai.producer import BlockProducer, MiningStats, SealingWork, SealRecord
 from poai.quiz.context import QuizContext
 from poai.txpool.pool import TxPool, decode_transaction
 
@@ -41,7 +41,7 @@ log = logging.getLogger("poai.node")
 __all__ = [
     "DatadirError", "ImportResult", "MiningStats", "NetworkStartError", "NewHead",
     "NewPendingTx", "Node",
-    "NodeEvent", "PendingBlock", "SealRecord",
+    "NodeEvent", "SealingWork", "SealRecord",
 ]
 
 
@@ -226,13 +226,13 @@ class Node:
 
     def build_template(
         self, transactions: Sequence[SignedTransactionAPI] | None = None
-    ) -> PendingBlock:
+    ) -> SealingWork:
         """A finalized, unsealed block on the current head (see BlockProducer)."""
         return self.producer.build_template(transactions)
 
     def commit_block(
         self,
-        pending: PendingBlock,
+        pending: SealingWork,
         nonce: int,
         mix_hash: bytes,
         *,

@@ -80,7 +80,9 @@ class MiningStats:
 
 
 @dataclass
-class _Draft:
+class _OverlayDraft:
+    """A BlockDraft being filled on its own write overlay (ahead of the block's time)."""
+
     draft: BlockDraft
     overlay: WriteBuffer
     head_version: int
@@ -88,7 +90,9 @@ class _Draft:
 
 
 @dataclass(frozen=True)
-class PendingBlock:
+class SealingWork:
+    """What the miner seals: a finished BlockTemplate, its writes, and its epoch's quiz."""
+
     template: BlockTemplate
     overlay: WriteBuffer
     head_version: int
@@ -126,7 +130,7 @@ class BlockProducer:
         self._mining_thread: threading.Thread | None = None
         self._seals: deque[SealRecord] = deque(maxlen=LAST_SEALS)
         self._blocks_mined = 0
-        self._draft: _Draft | None = None  # the next block being filled (mining thread only)
+        self._draft: _OverlayDraft | None = None  # the next block, filling (mining thread)
         self._last_activity = 0.0  # time.monotonic() of the latest RPC request
         self._last_tx = 0.0  # ... and of the latest transaction submitted
         self._dev_tx_arrived = False  # a transaction came since the last dev block
@@ -244,7 +248,7 @@ class BlockProducer:
                   drafted, started - t0 - deferred, len(pending.template.block.transactions))
         self._seal_and_commit(pending, started)
 
-    def _seal_and_commit(self, pending: PendingBlock, started: float) -> ImportResult | None:
+    def _seal_and_commit(self, pending: SealingWork, started: float) -> ImportResult | None:
         """Mine the template's seal and store the block; None when stopped or the head moved."""
         miner = self._miner
         assert miner is not None  # the mining thread runs only with a miner
@@ -341,7 +345,7 @@ class BlockProducer:
             draft.add(self._candidates(parent))
             template = draft.finish()
             quiz = self._chain.consensus_context.quiz_for(template.header)
-            pending = PendingBlock(template, overlay, self._importer.head_version, quiz)
+            pending = SealingWork(template, overlay, self._importer.head_version, quiz)
         result = self._seal_and_commit(pending, started)
         if result is None:
             return None
@@ -360,12 +364,12 @@ class BlockProducer:
             self._stop.wait(DRAFT_IDLE_S / 4)
         return time.monotonic() - started
 
-    def _is_stale(self, pending: PendingBlock) -> bool:
+    def _is_stale(self, pending: SealingWork) -> bool:
         return pending.head_version != self._importer.head_version
 
     def build_template(
         self, transactions: Sequence[SignedTransactionAPI] | None = None
-    ) -> PendingBlock:
+    ) -> SealingWork:
         """A finalized, unsealed block on the current head: the pool's best transactions (or
         `transactions`), subsidy to our coinbase.  Its state lives in a private overlay until
         `commit_block`, so a failed import elsewhere never drops it."""
@@ -379,21 +383,21 @@ class BlockProducer:
             draft.draft.add(transactions)
             template = draft.draft.finish()
             quiz = self._chain.consensus_context.quiz_for(template.header)
-            return PendingBlock(template, draft.overlay, self._importer.head_version, quiz)
+            return SealingWork(template, draft.overlay, self._importer.head_version, quiz)
 
     def _candidates(self, parent: BlockHeaderAPI) -> list[SignedTransactionAPI]:
         base_fee = calculate_expected_base_fee_per_gas(parent)
         return self.txpool.select(base_fee, self.config.gas_limit)
 
-    def _new_draft(self, parent: BlockHeaderAPI) -> _Draft:
+    def _new_draft(self, parent: BlockHeaderAPI) -> _OverlayDraft:
         """An empty draft on `parent` (call under the lock); its state lives in a private
         overlay until `commit_block`, so a failed import elsewhere never drops it."""
         overlay = WriteBuffer(self._importer.buffer)
         draft = BlockDraft(self._chain_class(overlay), parent, self.coinbase,
                            timestamp=max(parent.timestamp + 1, int(self._now())))
-        return _Draft(draft, overlay, self._importer.head_version, bytes(parent.hash))
+        return _OverlayDraft(draft, overlay, self._importer.head_version, bytes(parent.hash))
 
-    def _draft_usable(self, d: _Draft) -> bool:
+    def _draft_usable(self, d: _OverlayDraft) -> bool:
         """Whether a draft may become the block now (under the lock): same head, the timestamp
         a new block would get now, and every transaction in it still in the pool (none
         replaced by a fee bump or evicted meanwhile)."""
@@ -433,7 +437,7 @@ class BlockProducer:
 
     def commit_block(
         self,
-        pending: PendingBlock,
+        pending: SealingWork,
         nonce: int,
         mix_hash: bytes,
         *,
