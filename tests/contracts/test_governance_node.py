@@ -201,10 +201,12 @@ def _flow(started: float, proc: NodeProcess, datadir: Path, genesis: Path,
     first = epoch * EPOCH_BLOCKS
     assert w3.eth.block_number < first - 1, "execution came too late for the chosen epoch"
     t_executed = time.monotonic() - started
-    # The crash rounds' starting point: this node's data dir before the boundary (copied while
-    # the node is stopped by SIGSTOP: the same files a SIGKILL would leave).
+    # The crash rounds' starting point: this node's data dir 2-3 blocks before the boundary
+    # (copied while the node is stopped by SIGSTOP: the same files a SIGKILL would leave).
+    f.wait_block(first - 3)
     template = datadir.parent / "before-boundary"
     snapshot_datadir(proc.proc.pid, datadir, template)
+    assert w3.eth.block_number < first, "the copy must end before the boundary"
 
     # The node took the new expert's blob from the chain: it never waits for it.
     digest = payload.hex()
