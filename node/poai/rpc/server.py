@@ -337,7 +337,9 @@ class RpcServer:
 
     # ----------------------------------------------------------- WebSocket
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30)
+        # No permessage-deflate: its zlib state (~300 KB a connection) was what grew in the
+        # soak while subscribers came and went (docs/BENCHMARKS.md "Reliability: soak").
+        ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30, compress=False)
         await ws.prepare(request)
         conn = _WsConnection(ws)
         self._sockets.add(conn)
