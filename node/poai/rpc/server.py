@@ -337,8 +337,8 @@ class RpcServer:
 
     # ----------------------------------------------------------- WebSocket
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        # No permessage-deflate: its zlib state (~300 KB a connection) was what grew in the
-        # soak while subscribers came and went (docs/BENCHMARKS.md "Reliability: soak").
+        # No permessage-deflate: each connection's zlib state stayed alive after its subscriber
+        # dropped (found in the soak: docs/BENCHMARKS.md "What grew in the soak").
         ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30, compress=False)
         await ws.prepare(request)
         conn = _WsConnection(ws)
