@@ -206,8 +206,17 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        f"{exc.strerror or exc} (is another node running? use --rpc-port)"
                        ) from exc
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    failed: list[Exception] = []  # a block that could not be written stops the node
+
+    def storage_failed(exc: Exception) -> None:
+        failed.append(exc)
+        loop.call_soon_threadsafe(stop.set)
+
+    node.on_storage_failure(storage_failed)
     # deferred: libp2p loads only when networking runs
     from poai.datadir import DatadirError
+    from poai.db.leveldb import DatabaseError
     from poai.node import NetworkStartError
     from poai.p2p.cli import print_listen_addrs
     try:
@@ -220,7 +229,7 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                else str(cause or exc)).lower()
         raise CliError(f"cannot listen for peers on {args.p2p_addr}:{p2p_port(args)}: {why} "
                        "(is another node running? use --p2p-port or --no-p2p)") from exc
-    except DatadirError as exc:
+    except (DatadirError, DatabaseError) as exc:  # DatabaseError: e.g. genesis on a full disk
         await server.stop()
         raise CliError(str(exc)) from exc
     except Exception as exc:
@@ -243,7 +252,6 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     print(f"Listening on {server.url}", flush=True)
     if api is not None:
         print(f"OpenAI API on {api.url}", flush=True)
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
@@ -254,6 +262,8 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     if api is not None:
         await api.stop()
     await loop.run_in_executor(None, node.stop)
+    if failed:
+        raise CliError(str(failed[0]))
     return 0
 
 

@@ -53,7 +53,9 @@ def open_chain(datadir: Path, config: ChainConfig, chain_class: type[PoaiChain])
     try:
         db = LevelDB(datadir / "chaindata")
     except DatabaseError as exc:
-        if "lock" in str(exc).lower():
+        # LevelDB's words for a LOCK held by another process (not: LOCK cannot be created on
+        # a read-only or full file system, which is reported as it is).
+        if "temporarily unavailable" in str(exc) or "already held" in str(exc):
             raise DatadirError(
                 f"data dir {datadir} is in use by {describe_owner(datadir)}: stop it, or give "
                 "this node another --datadir") from exc

@@ -27,6 +27,7 @@ from poai.chain.forkchoice import reorg_diff
 from poai.compat.pyevm import cache_sender, cached_sender
 from poai.datadir import OpenChain
 from poai.db.buffer import WriteBuffer
+from poai.db.leveldb import StorageError
 from poai.interfaces import TxPoolLike
 from poai.txpool.pool import recover_sender
 
@@ -97,6 +98,9 @@ class BlockImporter:
         self._listeners: list[Callable[[NodeEvent], None]] = []
         self._head: BlockHeaderAPI | None = None  # cached canonical head (see `head`)
         self.head_version = 0  # bumped at every new canonical head
+        # Called (lock held) when a block's write batch could not be written (disk full,
+        # read-only): the node stops; the database still ends at the previous block.
+        self.on_storage_error: Callable[[StorageError], None] = lambda exc: None
 
     def attach(self, opened: OpenChain | None) -> None:
         """The open chain database to import into (None: closed)."""
@@ -182,8 +186,10 @@ class BlockImporter:
         try:
             yield buffer
             buffer.flush()
-        except BaseException:
+        except BaseException as exc:
             buffer.discard()
+            if isinstance(exc, StorageError):
+                self.on_storage_error(exc)
             raise
         finally:
             self._head = None

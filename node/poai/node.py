@@ -27,6 +27,7 @@ from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
 from poai.chain.devchain import DevPoaiVM
 from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
+from poai.db.leveldb import StorageError
 from poai.devmode import DevMode
 from poai.governance.payloads import PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
@@ -100,6 +101,10 @@ class Node:
             if self.dev is not None else chain_class_for(config, self.epoch_assets))
         self._opened: OpenChain | None = None
         self.importer = BlockImporter(self.lock, self.txpool, self._on_new_head)
+        self.importer.on_storage_error = self._storage_failed
+        # The write error that stopped this node (disk full, read-only), and who is told.
+        self.storage_failure: StorageError | None = None
+        self._failure_listeners: list[Callable[[StorageError], None]] = []
         self.producer = BlockProducer(
             config, self.chain_class, self.importer, self.txpool, coinbase=coinbase, mine=mine,
             miner_workers=miner_workers, network=lambda: self.network, dev=self.dev,
@@ -112,6 +117,21 @@ class Node:
 
     def _on_new_head(self) -> None:
         self.producer.on_new_head()
+
+    def on_storage_failure(self, fn: Callable[[StorageError], None]) -> None:
+        """`fn(error)` runs once when a block cannot be written (the CLI then stops the node
+        with that one line); mining stops at once, the database keeps its last good head."""
+        self._failure_listeners.append(fn)
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        if self.storage_failure is not None:
+            return
+        self.storage_failure = exc
+        if not self._failure_listeners:  # else the listener (the CLI) says it, once
+            log.critical("%s", exc)
+        self.producer.halt()
+        for fn in list(self._failure_listeners):
+            fn(exc)
 
     # ---------------------------------------------------------------- lifecycle
     @property

@@ -29,6 +29,7 @@ from poai.chain.governed import (
     SeedStateUnavailable,
 )
 from poai.db.buffer import WriteBuffer
+from poai.db.leveldb import StorageError
 from poai.devmode import DevMode, DevModeError, MineRequest
 from poai.importer import BlockImporter, ImportResult
 from poai.interfaces import ChainLock, Network, TxPoolLike
@@ -165,6 +166,13 @@ class BlockProducer:
             self._miner.close()
             self._miner = None
 
+    def halt(self) -> None:
+        """Stop mining without waiting (safe from the mining thread itself): the node cannot
+        store blocks any more."""
+        self._stop.set()
+        if self._miner is not None:
+            self._miner.cancel()
+
     def on_new_head(self) -> None:
         """The head moved: the block being mined is stale."""
         if self._miner is not None:
@@ -204,6 +212,8 @@ class BlockProducer:
             except GovernanceReadError:
                 log.critical("governance state unreadable: mining stopped (logged above)")
                 return
+            except StorageError:
+                return  # the node reported it and stops
             except (MissingBlobs, MissingDataset, SeedStateUnavailable) as exc:
                 # Not a fault of the block: the epoch's files are not here yet.
                 log.error("cannot mine on #%d: %s; retrying in %.0f s",

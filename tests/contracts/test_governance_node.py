@@ -10,13 +10,21 @@ activeSnapshot(E) is the new snapshot. Nothing is copied by hand: the node wrote
 `<datadir>/blobs` while importing the upload blocks, so it mines through the boundary of E
 without ever waiting for the blob, and the seals of E's blocks verify against the new manifest
 (and not against the genesis one).
+
+Then the worst moment to crash: nodes syncing from a copy of the data dir taken a few blocks
+before that boundary, across the block that activates the new snapshot, are SIGKILLed at random
+moments (tests/support/crashkit.py; 20 kills, POAI_CRASH_KILLS for more).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import random
 import re
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +34,15 @@ import build_genesis_contracts as bgc  # scripts/, on pytest's pythonpath
 import poai_bindings as B
 import pytest
 from eth_account import Account
+from support.crashkit import (
+    Checker,
+    kill_rounds,
+    kills_per_case,
+    reference_run,
+    start_peer,
+    transactions_of,
+)
+from support.forkserver import ForkServer
 from support.nodeproc import NodeProcess
 from web3 import Web3
 
@@ -120,6 +137,16 @@ def test_governance_flow_on_a_real_node(
 ) -> None:
     started = time.monotonic()
     proc, datadir, genesis, contracts = node
+    servers: list[ForkServer] = []
+    try:
+        _flow(started, proc, datadir, genesis, contracts, servers)
+    finally:
+        for fs in servers:
+            fs.close()
+
+
+def _flow(started: float, proc: NodeProcess, datadir: Path, genesis: Path,
+          contracts: dict[str, Any], servers: list[ForkServer]) -> None:
     w3 = Web3(Web3.HTTPProvider(proc.url, request_kwargs={"timeout": 60}))
     f = Flow(w3, proc, started + BUDGET_S)
     while not w3.is_connected():
@@ -175,6 +202,15 @@ def test_governance_flow_on_a_real_node(
     first = epoch * EPOCH_BLOCKS
     assert w3.eth.block_number < first - 1, "execution came too late for the chosen epoch"
     t_executed = time.monotonic() - started
+    # For the crash rounds at the end: imports while the chain reaches the boundary (started
+    # only now, so it takes no CPU from the timed flow above).
+    servers.append(ForkServer())
+    # The crash rounds' starting point: this node's data dir 2-3 blocks before the boundary
+    # (copied while the node is stopped by SIGSTOP: the same files a SIGKILL would leave).
+    f.wait_block(first - 3)
+    template = datadir.parent / "before-boundary"
+    snapshot_datadir(proc.proc.pid, datadir, template)
+    assert w3.eth.block_number < first, "the copy must end before the boundary"
 
     # The node took the new expert's blob from the chain: it never waits for it.
     digest = payload.hex()
@@ -200,11 +236,63 @@ def test_governance_flow_on_a_real_node(
     proc.stop()
 
     _check_seals(datadir, genesis, epoch, expected)
+    crash = kill_across_the_boundary(servers[0], template, datadir, genesis, contracts)
     assert t_active <= DEV_MODEL_CHANGE_S, f"propose -> active took {t_active:.0f} s"
     print(json.dumps({"first_block_s": round(t_first_block, 1),
                       "propose_to_active_s": round(t_active, 1),
                       "executed_s": round(t_executed, 1), "new_epoch_mined_s": round(t_done, 1),
-                      "total_s": round(time.monotonic() - started, 1)}))
+                      "total_s": round(time.monotonic() - started, 1), **crash}))
+
+
+def snapshot_datadir(pid: int, datadir: Path, dest: Path) -> None:
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        shutil.copytree(datadir, dest)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    shutil.rmtree(dest / "p2p", ignore_errors=True)  # each copy makes its own node key
+
+
+def kill_across_the_boundary(fs: ForkServer, template: Path, served: Path, genesis: Path,
+                             contracts: dict[str, Any]) -> dict[str, Any]:
+    """SIGKILL nodes syncing from the template (a few blocks before the epoch that activates
+    the new snapshot) to the served chain (past it) at random moments: the checks of
+    tests/support/crashkit.py after each kill (kills_per_case(), default 20)."""
+    from poai.chain.config import load_genesis_config
+    from poai.node import Node
+
+    t0 = time.monotonic()
+    work = served.parent / "crash"
+    work.mkdir()
+    config = load_genesis_config(genesis)
+    head = Node(served, config)
+    head.start()
+    try:
+        target = "0x" + head.head().hash.hex()
+        chain = head.chain
+        blocks = [chain.get_canonical_block_by_number(n)
+                  for n in range(1, head.head().block_number + 1)]
+    finally:
+        head.stop()
+    _, peer = start_peer(fs, served, genesis, work / "peer.log")
+    ref = reference_run(fs, template, work / "reference", genesis, peer, target,
+                        work / "reference.log")
+    reference = Node(ref.datadir, config)
+    reference.start()
+    addresses = [Account.from_key(DEV_KEY).address, *contracts.values()]
+    addresses = [bytes.fromhex(a[2:]) for a in addresses]
+    coinbases = {bytes(b.header.coinbase) for b in blocks}
+    checker = Checker(config, reference, transactions_of(blocks), addresses + sorted(coinbases),
+                      storage={a: list(range(8)) for a in addresses[1:]})
+    kills = kills_per_case()
+    try:
+        kill_rounds(fs, template=template, work=work, genesis=genesis, peer=peer, ref=ref,
+                    checker=checker, kills=kills, rng=random.Random())
+    finally:
+        reference.stop()
+    return {"crash_kills": kills, "crash_heads": checker.heads,
+            "crash_reference_sync_s": round(ref.synced_s, 2),
+            "crash_s": round(time.monotonic() - t0, 1)}
 
 
 def _check_seals(datadir: Path, genesis: Path, epoch: int, expected: str) -> None:

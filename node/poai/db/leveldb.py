@@ -23,6 +23,24 @@ class DatabaseError(RuntimeError):
     """The data directory cannot be opened (locked, corrupted, not a LevelDB)."""
 
 
+class StorageError(DatabaseError):
+    """A write to the database failed (disk full, read-only file system, I/O error).  LevelDB
+    applied none of it: the database still ends at the last batch that was written."""
+
+
+def _reason(exc: plyvel.Error) -> str:
+    """plyvel's message (it carries LevelDB's status as bytes)."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
+def _write_failed(path: Path, exc: plyvel.Error) -> StorageError:
+    return StorageError(
+        f"cannot write the chain database {path}: {_reason(exc)} (disk full or read-only? "
+        "the chain stays at its last stored block; free space or fix the mount, then restart)"
+    )
+
+
 class LevelDB(BaseAtomicDB):
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
@@ -33,11 +51,9 @@ class LevelDB(BaseAtomicDB):
                 str(self.path), create_if_missing=create, paranoid_checks=True
             )
         except plyvel.CorruptionError as exc:
-            raise DatabaseError(f"database {self.path} is corrupted: {exc}") from exc
-        except plyvel.IOError as exc:
-            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+            raise DatabaseError(f"database {self.path} is corrupted: {_reason(exc)}") from exc
         except plyvel.Error as exc:
-            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+            raise DatabaseError(f"cannot open database {self.path}: {_reason(exc)}") from exc
 
     @property
     def db(self) -> plyvel.DB:
@@ -52,13 +68,19 @@ class LevelDB(BaseAtomicDB):
         return bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.db.put(key, value)
+        try:
+            self.db.put(key, value)
+        except plyvel.Error as exc:
+            raise _write_failed(self.path, exc) from exc
 
     def __delitem__(self, key: bytes) -> None:
         # py-evm expects KeyError for a missing key.
         if self.db.get(key) is None:
             raise KeyError(key)
-        self.db.delete(key)
+        try:
+            self.db.delete(key)
+        except plyvel.Error as exc:
+            raise _write_failed(self.path, exc) from exc
 
     def _exists(self, key: bytes) -> bool:
         return self.db.get(key) is not None
@@ -70,12 +92,15 @@ class LevelDB(BaseAtomicDB):
         """Apply puts (value) and deletes (None) as one LevelDB WriteBatch."""
         if not changes:
             return
-        with self.db.write_batch(transaction=True) as wb:
-            for key, value in changes.items():
-                if value is _DELETED:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
+        try:
+            with self.db.write_batch(transaction=True) as wb:
+                for key, value in changes.items():
+                    if value is _DELETED:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+        except plyvel.Error as exc:
+            raise _write_failed(self.path, exc) from exc
 
     def close(self) -> None:
         if self._db is not None:

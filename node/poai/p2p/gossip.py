@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from poai.consensus.rejection import BlockRejected, SealRejected
+from poai.db.leveldb import StorageError
 from poai.interfaces import NodeLike
 from poai.node import NewHead, NodeEvent
 from poai.p2p import messages as m
@@ -179,6 +180,8 @@ class Gossip:
             return reject(block_offence(exc), str(exc))
         except (HeaderNotFound, BlockNotFound) as exc:
             return self._unknown_parent(peer, block, str(exc))
+        except StorageError:
+            return IGNORE  # not the peer's fault: this node cannot write and stops
         log.info("imported gossiped block #%d %s from %s", block.number,
                  block.hash.hex()[:12], peer[-8:])
         return ACCEPT

@@ -34,6 +34,7 @@ from eth_utils.exceptions import ValidationError
 from poai.chain.governed import SeedStateUnavailable
 from poai.consensus.rejection import BlockRejected, SealRejected
 from poai.consensus.seal_hash import seal_hash
+from poai.db.leveldb import StorageError
 from poai.interfaces import SyncProgress
 from poai.p2p import messages as m
 from poai.p2p.chain_view import ChainView
@@ -153,6 +154,8 @@ class Syncer:
             except SyncAborted as exc:
                 log.warning("sync from %s aborted: %s", best[1], exc)
                 self._backoff[best[1]] = time.monotonic() + 10.0
+            except StorageError:
+                return  # this node cannot store blocks: it reported that and stops
             except Exception:  # noqa: BLE001 - keep the node running; retry later
                 log.exception("sync from %s failed", best[1])
                 self._backoff[best[1]] = time.monotonic() + 10.0

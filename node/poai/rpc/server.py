@@ -364,7 +364,9 @@ class RpcServer:
 
     # ----------------------------------------------------------- WebSocket
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30)
+        # No permessage-deflate: each connection's zlib state stayed alive after its subscriber
+        # dropped (found in the soak: docs/BENCHMARKS.md "What grew in the soak").
+        ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30, compress=False)
         await ws.prepare(request)
         conn = _WsConnection(ws)
         self._sockets.add(conn)
