@@ -18,6 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 
@@ -162,6 +163,18 @@ class Node:
         """The quiz a header (whose parent is stored) must answer: the one function that both
         verification and mining use (epoch key, governed model snapshot and dataset)."""
         return self.chain.consensus_context.quiz_for(header)
+
+    def epoch_governance(self, seed_hash: bytes) -> dict[str, Any] | None:
+        """How governance set the epoch whose seed block is `seed_hash`: snapshot used, the one
+        scheduled, and the quality gate's word (None: no governance, or not read yet)."""
+        hit = self.epoch_assets.cached(seed_hash) if self.epoch_assets is not None else None
+        if hit is None:
+            return None
+        a = hit[1]
+        return {"snapshot": a.snapshot_id,
+                "scheduledSnapshot": a.scheduled_snapshot_id or a.snapshot_id,
+                "manifest": a.manifest_hash, "dataset": a.dataset_id,
+                "qualityGate": a.gate_note or "passed"}
 
     def current_quiz(self) -> QuizContext:
         """The quiz of the next block on the head (its epoch's manifest, dataset, key)."""

@@ -29,6 +29,7 @@ from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig, config_contracts
 from poai.chain.epochs import EpochAssets, StateAt
+from poai.chain.quality_gate import SnapshotGate
 from poai.governance.epoch_context import (
     EpochAssetResolver,
     GenesisAssets,
@@ -75,9 +76,10 @@ class GovernedEpochAssets:
         base = _default_blob_dir()
         self.blob_dir = Path(blob_dir) if blob_dir is not None else base / "blobs"
         self.dataset_dir = Path(dataset_dir) if dataset_dir is not None else base / "datasets"
+        self.gate = SnapshotGate(config, self.blob_dir / "gate")
         self.resolver = EpochAssetResolver(
             cc.contracts, GenesisAssets.from_chain_config(config), self.blob_dir,
-            self.dataset_dir,
+            self.dataset_dir, judge=self.gate,
         )
         self._cache: OrderedDict[bytes, tuple[int, GovernedAssets]] = OrderedDict()
         self._lock = threading.Lock()
@@ -133,6 +135,8 @@ class GovernedEpochAssets:
             where, assets.snapshot_id, assets.manifest_hash, assets.dataset_id, fallback,
             time.monotonic() - started,
         )
+        if assets.gate_note:
+            log.warning("%s: %s", where, assets.gate_note)
         return _epoch_assets(assets)
 
 

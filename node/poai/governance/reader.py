@@ -146,6 +146,11 @@ def active_snapshot(state: StateAPI, registry_addr: bytes, epoch: int) -> Snapsh
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     (snapshot_id,) = call_view(state, registry_addr, REGISTRY, "activeSnapshot", epoch)
+    return snapshot_by_id(state, registry_addr, int(snapshot_id))
+
+
+def snapshot_by_id(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
+    """Snapshot `snapshot_id` of the registry, with every slot's blob hash."""
     fingerprint = storage_fingerprint(state, registry_addr)
     key = (bytes(registry_addr), fingerprint, int(snapshot_id))
     if fingerprint is not None:
@@ -158,6 +163,23 @@ def active_snapshot(state: StateAPI, registry_addr: bytes, epoch: int) -> Snapsh
         with _SNAPSHOTS_LOCK:
             _SNAPSHOTS[key] = info
     return info
+
+
+def schedule(state: StateAPI, registry_addr: bytes) -> list[tuple[int, int]]:
+    """ModelRegistry's activation schedule: (activation epoch, snapshot id) entries in order
+    (the first is the genesis snapshot at epoch 0)."""
+    (n,) = call_view(state, registry_addr, REGISTRY, "scheduleLength")
+    out = []
+    for pos in range(int(n)):
+        epoch, snap = call_view(state, registry_addr, REGISTRY, "scheduleAt", pos)
+        out.append((int(epoch), int(snap)))
+    return out
+
+
+def snapshot_claim(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> tuple[int, bytes]:
+    """(base snapshot id, claim bytes) of a snapshot's quality claim; (0, b"") when none."""
+    base, claim = call_view(state, registry_addr, REGISTRY, "snapshotClaim", snapshot_id)
+    return int(base), bytes(claim)
 
 
 def _read_snapshot(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
@@ -210,5 +232,8 @@ __all__ = [
     "active_dataset",
     "active_snapshot",
     "call_view",
+    "schedule",
+    "snapshot_by_id",
+    "snapshot_claim",
     "storage_fingerprint",
 ]
