@@ -110,11 +110,13 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         rpc = ("--rpc", proc.url)
         key = ("--dev-account", "0")
         genesis_manifest = _models(proc.url)[1]["id"]
-        data = tmp_path / "text.txt"
-        data.write_text("def f(x):\n    return x + 1\n" * 200)
-        r = _poai("expert", "train", "--layer", "1", "--expert", "2", "--data", str(data),
-                  "--steps", "5", "--eval-windows", "16", "--datadir", str(tmp_path / "work"),
-                  "--json")
+        # Trained on the public validation text itself: a short run that clears devnet-fast's
+        # quality gate (minDelta 0.001 nats/byte; ~0.0025 measured).
+        from poai.model.genesis import VALIDATION_TEXT
+
+        r = _poai("expert", "train", "--layer", "1", "--expert", "2", "--data",
+                  str(VALIDATION_TEXT), "--steps", "20", "--lr", "2e-3", "--eval-windows", "16",
+                  "--datadir", str(tmp_path / "work"), "--json")
         assert r.returncode == 0, r.stderr
         trained = json.loads(r.stdout)
         for args in (("gov", "stake", "1000"), ("gov", "delegate")):
@@ -125,6 +127,8 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         proposal = json.loads(r.stdout)
         pid, epoch = proposal["proposal"], proposal["activation_epoch"]
+        assert proposal["base"] == 1 and proposal["claimed_delta"] >= 0.001, proposal
+        assert "validation claim: 256 windows" in r.stderr
         # Before voting: recompute the claim locally from the chain's snapshot.
         r = _poai("gov", "evaluate", pid, "--datadir", str(datadir), "--eval-windows", "16",
                   "--json", *rpc)
@@ -135,6 +139,10 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert routed["tokens"] > 0 and routed["before"] != routed["after"]
         assert ev["overall_before"] == pytest.approx(trained["validation"]["overall_before"],
                                                      abs=1e-4)
+        gate = ev["gate"]  # the node's own decision, recomputed before the vote
+        assert gate["accepted"] and gate["base"] == 1, gate
+        assert gate["claimed_delta"] == pytest.approx(proposal["claimed_delta"], abs=1e-6)
+        assert gate["recomputed_delta"] == pytest.approx(gate["claimed_delta"], abs=2e-3)
         # Too early: the Governor's own error, in words.
         r = _poai("gov", "queue", pid, *rpc, *key)
         assert r.returncode == 2 and "GovernorUnexpectedProposalState" in r.stderr, r.stderr
@@ -176,6 +184,14 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert "cannot build the quiz yet" not in proc.text()
         assert re.search(rf"epoch {epoch} .*model snapshot {proposal['snapshot']} manifest "
                          rf"{trained['snapshot']}", proc.text()), proc.text()[-3000:]
+        assert re.search(rf"quality gate: snapshot {proposal['snapshot']} against snapshot 1: "
+                         r"claim holds", proc.text()), proc.text()[-3000:]
+        from support.nodeproc import rpc_call
+
+        model = rpc_call(proc.url, "poai_epoch", hex(epoch * 8 + 1))["model"]
+        assert model == {"snapshot": proposal["snapshot"], "scheduledSnapshot":
+                         proposal["snapshot"], "manifest": trained["snapshot"], "dataset": 1,
+                         "qualityGate": "passed"}, model
         # The inference API follows the switch without a restart: the new snapshot answers.
         models = _models(proc.url)
         assert models[1]["id"] == trained["snapshot"] != genesis_manifest, models
@@ -200,9 +216,8 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
             time.sleep(1)
         assert (tmp_path / "follower" / "blobs" / trained["blob"]).is_file()
         assert "cannot build the quiz yet" not in follower.text()
-        from support.nodeproc import rpc_call
-
         block = hex(target)
+        assert rpc_call(follower.url, "poai_epoch", hex(epoch * 8 + 1))["model"] == model
         assert rpc_call(follower.url, "eth_getBlockByNumber", block, False)["hash"] == \
             rpc_call(proc.url, "eth_getBlockByNumber", block, False)["hash"]
     finally:

@@ -227,7 +227,7 @@ def _halving_blocks(data: dict[str, Any]) -> int:
 def _quality_gate(value: Any) -> QualityGateConfig:
     if not isinstance(value, dict):
         raise ConfigError("qualityGate: expected an object")
-    unknown = set(value) - {"minDelta", "windows"}
+    unknown = set(value) - {"minDelta", "windows", "_comment"}
     if unknown:
         raise ConfigError(f"qualityGate: unknown field(s) {sorted(unknown)}")
     delta = value.get("minDelta", "0.004")
