@@ -561,8 +561,18 @@ class ModelRegistry(_Binding):
 class DatasetDAO(_Binding):
     NAME = "DatasetDAO"
 
+    def CHUNK_BYTES(self) -> int:
+        return self._call("CHUNK_BYTES")  # type: ignore[no-any-return]
+
+    def UPLOAD_WINDOW(self) -> int:
+        return self._call("UPLOAD_WINDOW")  # type: ignore[no-any-return]
+
     def activeDataset(self, epoch: int) -> Any:
         return self._call("activeDataset", epoch)  # type: ignore[no-any-return]
+
+    def announceFile(self, contentHash: bytes, size: int, chunkHashes: list[bytes]) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("announceFile", contentHash, size, chunkHashes)
 
     def currentEpoch(self) -> int:
         return self._call("currentEpoch")  # type: ignore[no-any-return]
@@ -575,6 +585,18 @@ class DatasetDAO(_Binding):
 
     def epochBlocks(self) -> int:
         return self._call("epochBlocks")  # type: ignore[no-any-return]
+
+    def fileAnnouncedAt(self, contentHash: bytes) -> int:
+        return self._call("fileAnnouncedAt", contentHash)  # type: ignore[no-any-return]
+
+    def fileChunkHashes(self, contentHash: bytes) -> list[bytes]:
+        return self._call("fileChunkHashes", contentHash)  # type: ignore[no-any-return]
+
+    def fileChunksReceived(self, contentHash: bytes) -> int:
+        return self._call("fileChunksReceived", contentHash)  # type: ignore[no-any-return]
+
+    def fileComplete(self, contentHash: bytes) -> bool:
+        return self._call("fileComplete", contentHash)  # type: ignore[no-any-return]
 
     def owner(self) -> str:
         return self._call("owner")  # type: ignore[no-any-return]
@@ -594,6 +616,10 @@ class DatasetDAO(_Binding):
     def transferOwnership(self, newOwner: str) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("transferOwnership", newOwner)
+
+    def uploadFileChunk(self, contentHash: bytes, chunkIndex: int, data: bytes) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("uploadFileChunk", contentHash, chunkIndex, data)
 
 
 class InferenceMarket(_Binding):

@@ -26,7 +26,7 @@ from poai.chain.chain import PoaiChain, chain_class_for
 from poai.chain.config import ChainConfig, config_contracts, load_genesis_config
 from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
-from poai.governance.payloads import PayloadCollector
+from poai.governance.payloads import DatasetFileCollector, PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
@@ -95,6 +95,11 @@ class Node:
             self.add_listener(PayloadCollector(
                 contracts.contracts.registry, self.blob_store,
                 BlobStore(self.datadir / "payload-chunks"),
+            ).listener(lambda: self.chain))
+            # dataset files uploaded to DatasetDAO -> <datadir>/datasets
+            self.add_listener(DatasetFileCollector(
+                contracts.contracts.dataset_dao, self.dataset_dir,
+                BlobStore(self.datadir / "dataset-chunks"),
             ).listener(lambda: self.chain))
 
     def _on_new_head(self) -> None:

@@ -250,11 +250,13 @@ def test_quality_gate_keeps_the_model_on_a_real_node(
     follower = NodeProcess(tmp_path / "follower", genesis, mine=False,
                            log_path=tmp_path / "follower.log",
                            extra_args=("--p2p-port", "0", "--peer", addr.group(1)))
+    t_follower = time.monotonic() - started
     try:
         target = first + EPOCH_BLOCKS + 2
-        while int(rpc_call(follower.url, "eth_blockNumber"), 16) < target:
+        while (head := int(rpc_call(follower.url, "eth_blockNumber"), 16)) < target:
             assert follower.proc.poll() is None and time.monotonic() < started + BUDGET_S, \
-                follower.text()[-3000:]
+                (f"follower at #{head} of {target} after {t_follower:.0f} s + "
+                 f"{time.monotonic() - started - t_follower:.0f} s:\n{follower.text()[-3000:]}")
             time.sleep(0.5)
         for n in (first - 1, first + 1, target):
             assert rpc_call(follower.url, "eth_getBlockByNumber", hex(n), False)["hash"] == \
@@ -272,6 +274,7 @@ def test_quality_gate_keeps_the_model_on_a_real_node(
     print(json.dumps({"first_block_s": round(t_first_block, 1),
                       "propose_to_epoch_s": round(t_active, 1),
                       "executed_s": round(t_executed, 1), "gate_epochs_mined_s": round(t_done, 1),
+                      "follower_started_s": round(t_follower, 1),
                       "total_s": round(time.monotonic() - started, 1)}))
 
 
