@@ -37,8 +37,8 @@ EPOCH_BLOCKS = 8
 VOTING_PERIOD = 30
 TIMELOCK_S = 5
 DEV_MODEL_CHANGE_S = 120  # issue 16: propose -> active at the epoch within 2 minutes in dev
-BUDGET_S = 420  # whole test, startup and a follower's sync included (~3 minutes measured
-# on the loaded 2-core box)
+BUDGET_S = 900  # a guard against a hang: whole test, startup and a follower's sync included
+# (7 minutes to the follower measured at load 25 on the 2-core box)
 
 
 def _genesis(tmp: Path) -> tuple[Path, dict[str, Any]]:

@@ -22,7 +22,7 @@ from support.nodeproc import NodeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BUDGET_S = 420
+BUDGET_S = 900  # a guard against a hang (the loaded 2-core box: ~6 min to the boundary)
 
 
 def test_reverts_are_decoded_into_words() -> None:
@@ -176,7 +176,13 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         assert r.returncode == 2 and r.stderr.count("\n") == 1
         assert f"GovernorUnexpectedProposalState({pid}, 7, " in r.stderr, r.stderr
         # The node mines the new epoch with the new snapshot; the blob came from the chain.
-        while int(json.loads(_poai("status", *rpc, "--json").stdout)["head"]) < epoch * 8 + 1:
+        def head(*r: str) -> int:
+            # The node answers nothing that needs its lock while it evaluates the quality gate
+            # at the boundary (two models x 256 windows; 16 s measured at load 25): retry.
+            out = _poai("status", *r, "--json")
+            return int(json.loads(out.stdout)["head"]) if out.returncode == 0 else -1
+
+        while head(*rpc) < epoch * 8 + 1:
             assert proc.proc.poll() is None and time.monotonic() - started < BUDGET_S, \
                 proc.text()[-3000:]
             time.sleep(1)
@@ -210,7 +216,7 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
                                extra_args=("--p2p-port", "0", "--peer", addr.group(1)))
         target = epoch * 8 + 1
         f_rpc = ("--rpc", follower.url)
-        while int(json.loads(_poai("status", *f_rpc, "--json").stdout)["head"]) < target:
+        while head(*f_rpc) < target:
             assert follower.proc.poll() is None and time.monotonic() - started < BUDGET_S, \
                 follower.text()[-3000:]
             time.sleep(1)
