@@ -96,11 +96,28 @@ class Node:
                 contracts.contracts.registry, self.blob_store,
                 BlobStore(self.datadir / "payload-chunks"),
             ).listener(lambda: self.chain))
+            # the quality gate's model evaluations, started before the boundary (off the lock)
+            self.add_listener(self._prefetch_gate)
             # dataset files uploaded to DatasetDAO -> <datadir>/datasets
             self.add_listener(DatasetFileCollector(
                 contracts.contracts.dataset_dao, self.dataset_dir,
                 BlobStore(self.datadir / "dataset-chunks"),
             ).listener(lambda: self.chain))
+
+    def _prefetch_gate(self, event: NodeEvent) -> None:
+        if self.epoch_assets is None or not isinstance(event, NewHead):
+            return
+        header = event.block.header
+        try:
+            state = self.chain.get_vm(header).state
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: never fail an import
+            log.debug("quality gate prefetch: no state at #%d: %s", header.block_number, exc)
+            return
+        try:
+            self.epoch_assets.prefetch_gate(
+                state, header.block_number // self.config.quiz.epoch_blocks)
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: never fail an import
+            log.warning("quality gate prefetch failed: %s", exc)
 
     def _on_new_head(self) -> None:
         self.producer.on_new_head()

@@ -202,3 +202,28 @@ def test_a_snapshot_naming_an_unregistered_or_incomplete_expert_is_refused(
     eid = reg.expertCount()
     assert _revert(b, reg.registerClaimedSnapshot(trunk, [*experts[:-1], eid], 1,
                                                   _claim(1))) == f"IncompletePayload({eid}, 0, 1)"
+
+
+def test_a_node_evaluates_pending_snapshots_before_their_boundary(
+    chain: dict[str, Any], tmp_path: Any,
+) -> None:
+    """GovernedEpochAssets.prefetch_gate (a Node listener on each new head): the models the gate
+    will need for snapshots still pending are evaluated off the chain lock, so the boundary only
+    judges; nothing is started again while the registry's storage is unchanged."""
+    import shutil
+
+    from poai.chain.governed import GovernedEpochAssets
+
+    b, e = chain["bench"], chain["epoch"]
+    blobs = tmp_path / "blobs"
+    shutil.copytree(chain["blobs"] / "blobs", blobs)
+    assets = GovernedEpochAssets(load_genesis_config(), blobs, tmp_path / "datasets")
+    state = b.state_at(e * chain["eb"] - 2)  # all five scheduled, none active yet
+    thread = assets.prefetch_gate(state, e - 1)
+    assert thread is not None
+    thread.join(timeout=600)
+    genesis = assets.resolver.genesis.manifest_hash
+    cached = set(assets.gate._losses)
+    assert genesis in cached and len(cached) == 2  # snapshot 2's model and the genesis model
+    assert assets.prefetch_gate(state, e - 1) is None  # same registry storage: nothing new
+    assert assets.prefetch_gate(b.state_at(b.head_number()), e + 5) is None  # nothing pending

@@ -238,6 +238,26 @@ class EpochAssetResolver:
                         f"gate: {decision.reason}; snapshot {current} stays")
         return snapshot_by_id(state, registry, current), scheduled, note
 
+    def pending_gate_models(self, state: StateAPI, after_epoch: int) -> list[tuple[str, str]]:
+        """(blob dir, manifest hash) of every model the gate will evaluate for the snapshots
+        scheduled after `after_epoch` (each claimed snapshot and its claim's base), for a node
+        to evaluate ahead of the boundary; snapshots whose blobs are missing are skipped."""
+        registry = self.contracts.registry
+        out: dict[tuple[str, str], None] = {}
+        for ep, sid in schedule(state, registry):
+            if ep <= after_epoch:
+                continue
+            base, _claim = snapshot_claim(state, registry, sid)
+            if base == 0:
+                continue
+            try:
+                for s in (sid, base):
+                    m, d = self.snapshot_assets(snapshot_by_id(state, registry, s))
+                    out[(d, m)] = None
+            except MissingBlobs:
+                continue
+        return list(out)
+
     def _decide(self, state: StateAPI, snapshot_id: int, current: int) -> GateDecision:
         registry = self.contracts.registry
         base, claim = snapshot_claim(state, registry, snapshot_id)
