@@ -447,6 +447,12 @@ class ModelRegistry(_Binding):
     def CHUNK_BYTES(self) -> int:
         return self._call("CHUNK_BYTES")  # type: ignore[no-any-return]
 
+    def CLAIM_BYTES(self) -> int:
+        return self._call("CLAIM_BYTES")  # type: ignore[no-any-return]
+
+    def GATE_WINDOWS(self) -> int:
+        return self._call("GATE_WINDOWS")  # type: ignore[no-any-return]
+
     def MAX_DEPENDS(self) -> int:
         return self._call("MAX_DEPENDS")  # type: ignore[no-any-return]
 
@@ -455,6 +461,9 @@ class ModelRegistry(_Binding):
 
     def MAX_NAME_BYTES(self) -> int:
         return self._call("MAX_NAME_BYTES")  # type: ignore[no-any-return]
+
+    def UPLOAD_WINDOW(self) -> int:
+        return self._call("UPLOAD_WINDOW")  # type: ignore[no-any-return]
 
     def activeSnapshot(self, epoch: int) -> int:
         return self._call("activeSnapshot", epoch)  # type: ignore[no-any-return]
@@ -501,6 +510,10 @@ class ModelRegistry(_Binding):
     def payloadComplete(self, expertId: int) -> bool:
         return self._call("payloadComplete", expertId)  # type: ignore[no-any-return]
 
+    def registerClaimedSnapshot(self, trunkHash: bytes, expertIds: list[int], baseSnapshotId: int, claim: bytes) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("registerClaimedSnapshot", trunkHash, expertIds, baseSnapshotId, claim)
+
     def registerExpert(self, name: str, layer: int, index: int, payloadHash: bytes, size: int, chunkHashes: list[bytes], dependsOn: list[int]) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("registerExpert", name, layer, index, payloadHash, size, chunkHashes, dependsOn)
@@ -509,9 +522,18 @@ class ModelRegistry(_Binding):
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("registerSnapshot", trunkHash, expertIds)
 
+    def registeredAt(self, expertId: int) -> int:
+        return self._call("registeredAt", expertId)  # type: ignore[no-any-return]
+
     def renounceOwnership(self) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("renounceOwnership")
+
+    def scheduleAt(self, pos: int) -> Any:
+        return self._call("scheduleAt", pos)  # type: ignore[no-any-return]
+
+    def scheduleLength(self) -> int:
+        return self._call("scheduleLength")  # type: ignore[no-any-return]
 
     def scheduleSnapshot(self, snapshotId: int, activationEpoch: int) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
@@ -519,6 +541,9 @@ class ModelRegistry(_Binding):
 
     def snapshot(self, snapshotId: int) -> Any:
         return self._call("snapshot", snapshotId)  # type: ignore[no-any-return]
+
+    def snapshotClaim(self, snapshotId: int) -> Any:
+        return self._call("snapshotClaim", snapshotId)  # type: ignore[no-any-return]
 
     def snapshotCount(self) -> int:
         return self._call("snapshotCount")  # type: ignore[no-any-return]
@@ -534,12 +559,25 @@ class ModelRegistry(_Binding):
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("uploadChunk", expertId, chunkIndex, data)
 
+    def uploadExpired(self, expertId: int) -> bool:
+        return self._call("uploadExpired", expertId)  # type: ignore[no-any-return]
+
 
 class DatasetDAO(_Binding):
     NAME = "DatasetDAO"
 
+    def CHUNK_BYTES(self) -> int:
+        return self._call("CHUNK_BYTES")  # type: ignore[no-any-return]
+
+    def UPLOAD_WINDOW(self) -> int:
+        return self._call("UPLOAD_WINDOW")  # type: ignore[no-any-return]
+
     def activeDataset(self, epoch: int) -> Any:
         return self._call("activeDataset", epoch)  # type: ignore[no-any-return]
+
+    def announceFile(self, contentHash: bytes, size: int, chunkHashes: list[bytes]) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("announceFile", contentHash, size, chunkHashes)
 
     def currentEpoch(self) -> int:
         return self._call("currentEpoch")  # type: ignore[no-any-return]
@@ -552,6 +590,18 @@ class DatasetDAO(_Binding):
 
     def epochBlocks(self) -> int:
         return self._call("epochBlocks")  # type: ignore[no-any-return]
+
+    def fileAnnouncedAt(self, contentHash: bytes) -> int:
+        return self._call("fileAnnouncedAt", contentHash)  # type: ignore[no-any-return]
+
+    def fileChunkHashes(self, contentHash: bytes) -> list[bytes]:
+        return self._call("fileChunkHashes", contentHash)  # type: ignore[no-any-return]
+
+    def fileChunksReceived(self, contentHash: bytes) -> int:
+        return self._call("fileChunksReceived", contentHash)  # type: ignore[no-any-return]
+
+    def fileComplete(self, contentHash: bytes) -> bool:
+        return self._call("fileComplete", contentHash)  # type: ignore[no-any-return]
 
     def owner(self) -> str:
         return self._call("owner")  # type: ignore[no-any-return]
@@ -571,6 +621,10 @@ class DatasetDAO(_Binding):
     def transferOwnership(self, newOwner: str) -> Any:
         """A transaction: .transact({...}) or .build_transaction(...)."""
         return self._tx("transferOwnership", newOwner)
+
+    def uploadFileChunk(self, contentHash: bytes, chunkIndex: int, data: bytes) -> Any:
+        """A transaction: .transact({...}) or .build_transaction(...)."""
+        return self._tx("uploadFileChunk", contentHash, chunkIndex, data)
 
 
 class InferenceMarket(_Binding):

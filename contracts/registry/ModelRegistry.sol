@@ -19,6 +19,14 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 /// buffer), so nodes verify it when they assemble the chunks. Only experts whose every chunk
 /// arrived may be named by a snapshot. Genesis experts are complete by construction (their
 /// bytes are the genesis assets every node holds).
+/// Quality claims: `registerClaimedSnapshot` stores a snapshot's claimed validation figures, the
+/// quantized per-window losses of the public validation set (GATE_WINDOWS windows on the quiz's
+/// grid) of a base snapshot and of the new one. The contract only checks the claim's form; every
+/// node recomputes it when the snapshot's activation epoch begins and keeps the previous snapshot
+/// unless the claim holds and its improvement reaches the chain's minimum (the quality gate).
+/// Abandoned uploads are bounded: a registration whose payload is not complete UPLOAD_WINDOW
+/// blocks after it was registered expires (its chunks are refused) and the payload hash may be
+/// registered again.
 /// @dev Expert and snapshot ids start at 1; 0 means "none". `dependsOn` may only name existing
 /// entries, so the graph is acyclic by construction. Epoch = block.number / epochBlocks.
 contract ModelRegistry is Ownable {
@@ -46,6 +54,12 @@ contract ModelRegistry is Ownable {
     /// Chunk length: one chunk's transaction stays under the 128 KiB transaction size limit
     /// of the pool and P2P gossip (geth's txMaxSize), with room for the ABI envelope.
     uint256 public constant CHUNK_BYTES = 120_000;
+    /// Validation windows of a quality claim; a claim is 2 * GATE_WINDOWS uint16 big-endian
+    /// values: the base snapshot's, then the new snapshot's.
+    uint256 public constant GATE_WINDOWS = 256;
+    uint256 public constant CLAIM_BYTES = 4 * GATE_WINDOWS;
+    /// Blocks an expert's upload may take before the registration expires (~24 h at 4 s).
+    uint256 public constant UPLOAD_WINDOW = 21_600;
 
     uint16 public immutable layers;
     uint16 public immutable expertsPerLayer;
@@ -59,6 +73,10 @@ contract ModelRegistry is Ownable {
     /// chunks received so far of an expert registered after genesis (in order)
     mapping(uint256 expertId => uint256) public chunksReceived;
     uint256 private _genesisExperts;
+    /// block of each registration (expires when incomplete after UPLOAD_WINDOW blocks)
+    mapping(uint256 expertId => uint256) public registeredAt;
+    mapping(uint256 snapshotId => uint256) private _claimBase;
+    mapping(uint256 snapshotId => bytes) private _claims;
     /// activation epoch => snapshot id; keys never decrease.
     Checkpoints.Trace208 private _schedule;
 
@@ -76,6 +94,7 @@ contract ModelRegistry is Ownable {
     event PayloadComplete(uint256 indexed expertId, bytes32 payloadHash);
     event SnapshotRegistered(uint256 indexed snapshotId, bytes32 trunkHash, address indexed registrant);
     event SnapshotScheduled(uint256 indexed snapshotId, uint256 indexed activationEpoch);
+    event SnapshotClaim(uint256 indexed snapshotId, uint256 indexed baseSnapshotId, bytes claim);
 
     error InvalidShape();
     error InvalidEpochBlocks();
@@ -103,6 +122,8 @@ contract ModelRegistry is Ownable {
     error WrongChunkSize(uint256 chunkIndex, uint256 expected, uint256 got);
     error ChunkHashMismatch(uint256 chunkIndex, bytes32 expected, bytes32 got);
     error IncompletePayload(uint256 expertId, uint256 chunksReceived, uint256 chunks);
+    error MalformedClaim(uint256 expectedBytes, uint256 gotBytes);
+    error UploadExpired(uint256 expertId, uint256 registeredAt);
 
     /// @param owner_ the governance timelock
     /// @param genesisContributor credited (royalties) for the genesis experts
@@ -158,6 +179,7 @@ contract ModelRegistry is Ownable {
         if (chunks == 1 && chunkHashes[0] != payloadHash) revert PayloadHashMismatch(payloadHash, chunkHashes[0]);
         expertId = _registerExpert(name, layer, index, payloadHash, size, dependsOn, msg.sender);
         _chunkHashes[expertId] = chunkHashes;
+        registeredAt[expertId] = block.number;
     }
 
     /// @notice Carries chunk `chunkIndex` of an expert's payload (anyone may send it; chunks
@@ -169,6 +191,7 @@ contract ModelRegistry is Ownable {
         if (received == hashes.length) revert PayloadAlreadyComplete(expertId);
         if (chunkIndex < received) revert DuplicateChunk(expertId, chunkIndex);
         if (chunkIndex > received) revert ChunkOutOfOrder(expertId, received, chunkIndex);
+        if (uploadExpired(expertId)) revert UploadExpired(expertId, registeredAt[expertId]);
         uint256 want = chunkIndex + 1 < hashes.length ? CHUNK_BYTES : e.size - chunkIndex * CHUNK_BYTES;
         if (data.length != want) revert WrongChunkSize(chunkIndex, want, data.length);
         bytes32 got = sha256(data);
@@ -184,6 +207,24 @@ contract ModelRegistry is Ownable {
         returns (uint256 snapshotId)
     {
         return _registerSnapshot(trunkHash, expertIds, msg.sender);
+    }
+
+    /// @notice Registers a snapshot with its quality claim: `claim` holds GATE_WINDOWS uint16
+    /// (big-endian) quantized validation losses of `baseSnapshotId`, then GATE_WINDOWS of the new
+    /// snapshot (q = the loss times 2^gridBits, rounded to nearest). The claimed improvement is
+    /// the mean of the first half minus the mean of the second.
+    function registerClaimedSnapshot(
+        bytes32 trunkHash,
+        uint256[] calldata expertIds,
+        uint256 baseSnapshotId,
+        bytes calldata claim
+    ) external returns (uint256 snapshotId) {
+        _snapshot(baseSnapshotId);
+        if (claim.length != CLAIM_BYTES) revert MalformedClaim(CLAIM_BYTES, claim.length);
+        snapshotId = _registerSnapshot(trunkHash, expertIds, msg.sender);
+        _claimBase[snapshotId] = baseSnapshotId;
+        _claims[snapshotId] = claim;
+        emit SnapshotClaim(snapshotId, baseSnapshotId, claim);
     }
 
     /// @notice Makes `snapshotId` the active snapshot from `activationEpoch` on (timelock only).
@@ -216,6 +257,29 @@ contract ModelRegistry is Ownable {
     function payloadComplete(uint256 expertId) public view returns (bool) {
         _expert(expertId);
         return expertId <= _genesisExperts || chunksReceived[expertId] == _chunkHashes[expertId].length;
+    }
+
+    /// @notice Whether an expert's upload expired unfinished (genesis experts never expire).
+    function uploadExpired(uint256 expertId) public view returns (bool) {
+        return expertId > _genesisExperts && !payloadComplete(expertId)
+            && block.number > registeredAt[expertId] + UPLOAD_WINDOW;
+    }
+
+    /// @notice A snapshot's quality claim: (base snapshot, claim bytes); (0, "") when none.
+    function snapshotClaim(uint256 snapshotId) external view returns (uint256, bytes memory) {
+        _snapshot(snapshotId);
+        return (_claimBase[snapshotId], _claims[snapshotId]);
+    }
+
+    /// @notice Entries of the activation schedule (the first is the genesis snapshot at 0).
+    function scheduleLength() external view returns (uint256) {
+        return _schedule.length();
+    }
+
+    /// @notice Schedule entry `pos`: (activation epoch, snapshot id), epochs non-decreasing.
+    function scheduleAt(uint256 pos) external view returns (uint256, uint256) {
+        Checkpoints.Checkpoint208 memory c = _schedule.at(SafeCast.toUint32(pos));
+        return (c._key, c._value);
     }
 
     function currentEpoch() public view returns (uint256) {
@@ -293,7 +357,7 @@ contract ModelRegistry is Ownable {
         if (e.payloadHash == bytes32(0)) revert ZeroPayloadHash();
         if (e.size == 0) revert ZeroSize();
         uint256 existing = expertByPayload[e.payloadHash];
-        if (existing != 0) revert DuplicatePayload(existing);
+        if (existing != 0 && !uploadExpired(existing)) revert DuplicatePayload(existing);
         if (e.dependsOn.length > MAX_DEPENDS) revert TooManyDependencies();
         for (uint256 d = 0; d < e.dependsOn.length; ++d) {
             if (e.dependsOn[d] == 0 || e.dependsOn[d] > _experts.length) revert UnknownExpert(e.dependsOn[d]);

@@ -18,6 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -29,7 +30,7 @@ from poai.chain.governed import GovernedEpochAssets
 from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
 from poai.db.leveldb import StorageError
 from poai.devmode import DevMode
-from poai.governance.payloads import PayloadCollector
+from poai.governance.payloads import DatasetFileCollector, PayloadCollector
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
@@ -114,6 +115,28 @@ class Node:
                 contracts.contracts.registry, self.blob_store,
                 BlobStore(self.datadir / "payload-chunks"),
             ).listener(lambda: self.chain))
+            # the quality gate's model evaluations, started before the boundary (off the lock)
+            self.add_listener(self._prefetch_gate)
+            # dataset files uploaded to DatasetDAO -> <datadir>/datasets
+            self.add_listener(DatasetFileCollector(
+                contracts.contracts.dataset_dao, self.dataset_dir,
+                BlobStore(self.datadir / "dataset-chunks"),
+            ).listener(lambda: self.chain))
+
+    def _prefetch_gate(self, event: NodeEvent) -> None:
+        if self.epoch_assets is None or not isinstance(event, NewHead):
+            return
+        header = event.block.header
+        try:
+            state = self.chain.get_vm(header).state
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: never fail an import
+            log.debug("quality gate prefetch: no state at #%d: %s", header.block_number, exc)
+            return
+        try:
+            self.epoch_assets.prefetch_gate(
+                state, header.block_number // self.config.quiz.epoch_blocks)
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: never fail an import
+            log.warning("quality gate prefetch failed: %s", exc)
 
     def _on_new_head(self) -> None:
         self.producer.on_new_head()
@@ -196,6 +219,18 @@ class Node:
         """The quiz a header (whose parent is stored) must answer: the one function that both
         verification and mining use (epoch key, governed model snapshot and dataset)."""
         return self.chain.consensus_context.quiz_for(header)
+
+    def epoch_governance(self, seed_hash: bytes) -> dict[str, Any] | None:
+        """How governance set the epoch whose seed block is `seed_hash`: snapshot used, the one
+        scheduled, and the quality gate's word (None: no governance, or not read yet)."""
+        hit = self.epoch_assets.cached(seed_hash) if self.epoch_assets is not None else None
+        if hit is None:
+            return None
+        a = hit[1]
+        return {"snapshot": a.snapshot_id,
+                "scheduledSnapshot": a.scheduled_snapshot_id or a.snapshot_id,
+                "manifest": a.manifest_hash, "dataset": a.dataset_id,
+                "qualityGate": a.gate_note or "passed"}
 
     def current_quiz(self) -> QuizContext:
         """The quiz of the next block on the head (its epoch's manifest, dataset, key)."""

@@ -46,6 +46,12 @@ def _base() -> dict[str, object]:
     (lambda d: d["dataset"].update(key="0x1234"), "dataset.key"),
     (lambda d: d.update(minDifficulty=0), "minDifficulty"),
     (lambda d: d.update(alloc={"0x12": {"balance": 1}}), "alloc"),
+    (lambda d: d["qualityGate"].update(minDelta="lots"), "qualityGate.minDelta: not a decimal"),
+    (lambda d: d["qualityGate"].update(minDelta="-0.1"), "qualityGate.minDelta must be"),
+    (lambda d: d["qualityGate"].update(minDelta=0.004), "expected a decimal string"),
+    (lambda d: d["qualityGate"].update(windows=100), "qualityGate.windows must be 256"),
+    (lambda d: d["qualityGate"].update(extra=1), "unknown field"),
+    (lambda d: d.update(qualityGate=[]), "qualityGate: expected an object"),
 ])
 def test_bad_config_is_a_clear_error(mutate: object, message: str) -> None:
     data = _base()
@@ -120,3 +126,13 @@ def test_fast_dev_chain_activates_a_model_change_within_two_minutes() -> None:
     dev_params = json.loads((dev.genesis_contracts or Path()).read_text())["params"]
     assert dev_params["epoch_blocks"] == dev.quiz.epoch_blocks == 32
     assert "voting_period_blocks" not in dev_params and "timelock_delay_seconds" not in dev_params
+
+
+def test_quality_gate_parameters_are_exact() -> None:
+    from fractions import Fraction
+
+    assert load_genesis_config().quality_gate.min_delta == Fraction(4, 1000)
+    assert load_genesis_config("devnet-fast").quality_gate.min_delta == Fraction(1, 1000)
+    data = _base()
+    data.pop("qualityGate")  # absent: the default
+    assert parse_genesis_config(data, ASSETS).quality_gate.min_delta == Fraction(4, 1000)

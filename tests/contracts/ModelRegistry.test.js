@@ -141,6 +141,71 @@ describe("ModelRegistry", function () {
     expect(await blockNumber()).to.be.greaterThanOrEqual(b * EPOCH_BLOCKS);
   });
 
+  it("stores a snapshot's quality claim, checked for form, and exposes the schedule", async function () {
+    const { registry, owner, alice } = await networkHelpers.loadFixture(fixture);
+    const r = registry.connect(alice);
+    const windows = await registry.GATE_WINDOWS();
+    expect(windows).to.equal(256n);
+    expect(await registry.CLAIM_BYTES()).to.equal(4n * windows);
+    const claim = new Uint8Array(Number(4n * windows)).map((_, i) => (i * 13) % 256);
+    await registerWithPayload(registry, alice, "layer1.expert1", 1, 1, ethers.toUtf8Bytes("better"), [4]);
+    // Bad input: a malformed claim, an unknown base, an unregistered or incomplete expert.
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 5], 1, claim.slice(1)))
+      .to.be.revertedWithCustomError(registry, "MalformedClaim").withArgs(4n * windows, 4n * windows - 1n);
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 5], 1, "0x"))
+      .to.be.revertedWithCustomError(registry, "MalformedClaim").withArgs(4n * windows, 0);
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 5], 9, claim))
+      .to.be.revertedWithCustomError(registry, "UnknownSnapshot").withArgs(9);
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 77], 1, claim))
+      .to.be.revertedWithCustomError(registry, "UnknownExpert").withArgs(77);
+    await r.registerExpert("layer1.expert1", 1, 1, h("never sent"), 10, [h("never sent")], []); // 6
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 6], 1, claim))
+      .to.be.revertedWithCustomError(registry, "IncompletePayload").withArgs(6, 0, 1);
+    await expect(r.registerClaimedSnapshot(h("t"), [1, 2, 3, 5], 1, claim))
+      .to.emit(registry, "SnapshotClaim").withArgs(2, 1, ethers.hexlify(claim));
+    const [base, stored] = await registry.snapshotClaim(2);
+    expect(base).to.equal(1n);
+    expect(stored).to.equal(ethers.hexlify(claim));
+    const [none, empty] = await registry.snapshotClaim(1); // genesis: no claim
+    expect(none).to.equal(0n);
+    expect(empty).to.equal("0x");
+    await expect(registry.snapshotClaim(3)).to.be.revertedWithCustomError(registry, "UnknownSnapshot").withArgs(3);
+    expect(await registry.scheduleLength()).to.equal(1n);
+    expect(await registry.scheduleAt(0)).to.deep.equal([0n, 1n]);
+    const e = (await registry.currentEpoch()) + 2n;
+    await registry.connect(owner).scheduleSnapshot(2, e);
+    expect(await registry.scheduleLength()).to.equal(2n);
+    expect(await registry.scheduleAt(1)).to.deep.equal([e, 2n]);
+  });
+
+  it("expires an upload that never completes, so its payload can be registered again", async function () {
+    const { registry, alice, contributor } = await networkHelpers.loadFixture(fixture);
+    const r = registry.connect(alice);
+    const bytes = new Uint8Array(CHUNK_BYTES + 10).map((_, i) => (i * 5) % 253);
+    const chunks = chunksOf(bytes);
+    const hashes = chunks.map((c) => ethers.sha256(c));
+    const payload = ethers.sha256(bytes);
+    await r.registerExpert("l0e1", 0, 1, payload, bytes.length, hashes, []); // 5
+    await r.uploadChunk(5, 0, chunks[0]);
+    expect(await registry.uploadExpired(5)).to.equal(false);
+    expect(await registry.uploadExpired(1)).to.equal(false); // genesis never expires
+    await expect(registry.connect(contributor).registerExpert("l0e1", 0, 1, payload, bytes.length, hashes, []))
+      .to.be.revertedWithCustomError(registry, "DuplicatePayload").withArgs(5);
+    const window = await registry.UPLOAD_WINDOW();
+    await networkHelpers.mine(window + 1n);
+    expect(await registry.uploadExpired(5)).to.equal(true);
+    const at = await registry.registeredAt(5);
+    await expect(r.uploadChunk(5, 1, chunks[1]))
+      .to.be.revertedWithCustomError(registry, "UploadExpired").withArgs(5, at);
+    await registry.connect(contributor).registerExpert("l0e1", 0, 1, payload, bytes.length, hashes, []); // 6
+    expect(await registry.expertByPayload(payload)).to.equal(6n);
+    await registry.connect(contributor).uploadChunk(6, 0, chunks[0]);
+    await expect(registry.connect(contributor).uploadChunk(6, 1, chunks[1]))
+      .to.emit(registry, "PayloadComplete").withArgs(6, payload);
+    await expect(registry.connect(contributor).registerExpert("l0e1", 0, 1, payload, bytes.length, hashes, []))
+      .to.be.revertedWithCustomError(registry, "DuplicatePayload").withArgs(6);
+  });
+
   it("carries a payload in chunks, hashed by the contract, and refuses bad chunk sequences", async function () {
     const { registry, alice } = await networkHelpers.loadFixture(fixture);
     const r = registry.connect(alice);

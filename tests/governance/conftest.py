@@ -123,6 +123,14 @@ def upload() -> Callable[..., int]:
     return register_with_payload
 
 
+@pytest.fixture(scope="session")
+def bench_tools() -> dict[str, Callable[..., Any]]:
+    """make_bench, register_with_payload and a perturbed genesis expert blob, for module-scoped
+    fixtures in test modules (which cannot import conftest)."""
+    return {"make_bench": make_bench, "upload": register_with_payload,
+            "new_expert_blob": _new_expert_blob}
+
+
 @pytest.fixture
 def bench() -> Bench:
     """A fresh chain at genesis."""

@@ -128,3 +128,83 @@ def test_node_listener_takes_only_blocks_joining_the_canonical_chain(
     on_event(NewHead(head, lambda: tuple(head.get_receipts(chain.chaindb)),
                      removed_blocks=(), added_blocks=blocks))
     assert collector.blob_store.get(hashlib.sha256(blob).hexdigest()) == blob
+
+
+def test_a_dataset_file_uploaded_to_the_dao_lands_in_the_dataset_dir(
+    bench: Any, tmp_path: Path,
+) -> None:
+    """A dataset file travels like an expert: announced and uploaded in chunks to DatasetDAO,
+    joined by every node into <datadir>/datasets/<sha256>.poaids, where the epoch reading
+    finds it (no P2P, no copy); bad chunk sequences are refused in words."""
+    from poai.chain.config import load_genesis_config
+    from poai.governance.commands import decode_revert
+    from poai.governance.epoch_context import EpochAssetResolver, GenesisAssets
+    from poai.governance.payloads import DatasetFileCollector
+    from poai.governance.reader import DatasetInfo
+    from poai.model.dataset import build_dataset
+    from poai.model.genesis import VALIDATION_TEXT
+    from web3.exceptions import ContractLogicError
+
+    text = tmp_path / "quiz.txt"
+    text.write_bytes(VALIDATION_TEXT.read_bytes()[: 64 * 1900])
+    key = hashlib.sha256(b"dataset on chain").digest()
+    sha = bytes.fromhex(build_dataset(text, tmp_path / "d.poaids", key, 64))
+    data = (tmp_path / "d.poaids").read_bytes()
+    chunks = split_chunks(data)
+    assert len(chunks) == 2  # a real multi-chunk file
+    dao = bench.binding(B.DatasetDAO, "DatasetDAO")
+    assert dao.CHUNK_BYTES() == CHUNK_BYTES
+
+    def refused(fn: Any) -> str:
+        try:
+            fn.call({"from": bench.account.address})
+        except ContractLogicError as exc:
+            return decode_revert(bytes.fromhex(str(exc.data)[2:]))
+        except Exception as exc:  # noqa: BLE001 - eth-tester: "execution reverted: b'..'"
+            import ast
+
+            return decode_revert(ast.literal_eval(str(exc).removeprefix(
+                "execution reverted: ")))
+        raise AssertionError("not refused")
+
+    assert refused(dao.uploadFileChunk(sha, 0, chunks[0])).startswith("UnknownFile(")
+    bench.send(dao.announceFile(sha, len(data), chunk_hashes(data)))
+    assert refused(dao.announceFile(sha, len(data), chunk_hashes(data))).startswith(
+        "FileAlreadyAnnounced(")
+    assert refused(dao.uploadFileChunk(sha, 1, chunks[1])).startswith("ChunkOutOfOrder(")
+    bench.send(dao.uploadFileChunk(sha, 0, chunks[0]))
+    assert refused(dao.uploadFileChunk(sha, 0, chunks[0])).startswith("DuplicateChunk(")
+    assert not dao.fileComplete(sha)
+    bench.send(dao.uploadFileChunk(sha, 1, chunks[1]))
+    assert dao.fileComplete(sha)
+
+    collector = DatasetFileCollector(bench.contracts.dataset_dao, tmp_path / "datasets",
+                                     BlobStore(tmp_path / "dchunks"))
+    chain = bench.backend.chain
+    written: list[str] = []
+    for n in range(1, bench.head_number() + 1):
+        block = chain.get_canonical_block_by_number(n)
+        written += collector.on_block(block, lambda b=block: b.get_receipts(chain.chaindb),
+                                      lambda b=block: chain.get_vm(b.header).state)
+    assert written == [sha.hex()]
+    assert collector.path(sha).read_bytes() == data
+    assert collector.chunk_store.digests() == []
+    resolver = EpochAssetResolver(bench.contracts,
+                                  GenesisAssets.from_chain_config(load_genesis_config()),
+                                  tmp_path / "blobs", tmp_path / "datasets")
+    path, got_key = resolver.dataset_assets(DatasetInfo(sha, 1900, key, 2))
+    assert path == collector.path(sha) and got_key == key
+
+
+def test_chunks_of_uploads_that_never_complete_are_pruned(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from poai.governance.payloads import CHUNK_TTL_S, prune_chunks
+
+    store = BlobStore(tmp_path / "chunks")
+    old, new = store.put(b"abandoned chunk"), store.put(b"recent chunk")
+    past = time.time() - CHUNK_TTL_S - 10
+    os.utime(store.path(old), (past, past))
+    assert prune_chunks(store) == 1
+    assert store.digests() == [new]

@@ -17,6 +17,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -206,3 +207,56 @@ def kill_rounds(fs: ForkServer, *, template: Path | None, work: Path, genesis: P
 
 def transactions_of(blocks: Iterable[Any]) -> list[bytes]:
     return [bytes(tx.encode()) for b in blocks for tx in b.transactions]
+
+
+def snapshot_datadir(pid: int, datadir: Path, dest: Path) -> None:
+    """Copy a running node's data dir while it is stopped (SIGSTOP): the files a SIGKILL at
+    that moment would leave."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        shutil.copytree(datadir, dest)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    shutil.rmtree(dest / "p2p", ignore_errors=True)  # each copy makes its own node key
+
+
+def kill_across_the_boundary(fs: ForkServer, template: Path, served: Path, genesis: Path,
+                             addresses: list[str]) -> dict[str, Any]:
+    """SIGKILL nodes syncing from `template` (a copy taken a few blocks before the epoch that
+    activates a new snapshot) to the `served` chain (past it) at random moments, with the
+    checks of `Checker` after each kill (kills_per_case(), default 20).  `addresses`: accounts
+    and contracts whose state is compared with a node never killed."""
+    from poai.chain.config import load_genesis_config
+    from poai.node import Node
+
+    t0 = time.monotonic()
+    work = served.parent / "crash"
+    work.mkdir()
+    config = load_genesis_config(genesis)
+    head = Node(served, config)
+    head.start()
+    try:
+        target = "0x" + head.head().hash.hex()
+        chain = head.chain
+        blocks = [chain.get_canonical_block_by_number(n)
+                  for n in range(1, head.head().block_number + 1)]
+    finally:
+        head.stop()
+    _, peer = start_peer(fs, served, genesis, work / "peer.log")
+    ref = reference_run(fs, template, work / "reference", genesis, peer, target,
+                        work / "reference.log")
+    reference = Node(ref.datadir, config)
+    reference.start()
+    raw = [bytes.fromhex(a[2:]) for a in addresses]
+    coinbases = {bytes(b.header.coinbase) for b in blocks}
+    checker = Checker(config, reference, transactions_of(blocks), raw + sorted(coinbases),
+                      storage={a: list(range(8)) for a in raw})
+    kills = kills_per_case()
+    try:
+        kill_rounds(fs, template=template, work=work, genesis=genesis, peer=peer, ref=ref,
+                    checker=checker, kills=kills, rng=random.Random())
+    finally:
+        reference.stop()
+    return {"crash_kills": kills, "crash_heads": checker.heads,
+            "crash_reference_sync_s": round(ref.synced_s, 2),
+            "crash_s": round(time.monotonic() - t0, 1)}

@@ -96,6 +96,9 @@ class DevNode:
         self._emit(NewPendingTx(tx_hash))
         return tx_hash
 
+    def epoch_governance(self, seed_hash: bytes) -> dict[str, Any] | None:
+        return None
+
     def current_quiz(self) -> QuizContext:
         """The quiz of the next block on the head, as `Node.current_quiz` (no real assets)."""
         head = self.head()

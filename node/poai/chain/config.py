@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,27 @@ class DatasetConfig:
     key: bytes  # 32-byte dataset key (public for the genesis dataset)
 
 
+# ModelRegistry.GATE_WINDOWS: a claim carries this many windows' values of each model.
+DEFAULT_GATE_WINDOWS = 256
+
+
+@dataclass(frozen=True)
+class QualityGateConfig:
+    """The quality gate's chain parameters (`"qualityGate"` in the genesis config): a snapshot
+    activates only if its claimed improvement on the public validation windows is at least
+    `min_delta` nats/byte (an exact decimal) and its claim holds (poai.quiz.gate)."""
+
+    min_delta: Fraction = Fraction(1, 250)
+    windows: int = DEFAULT_GATE_WINDOWS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.min_delta, Fraction) or self.min_delta < 0:
+            raise ConfigError("qualityGate.minDelta must be a non-negative decimal")
+        if self.windows != DEFAULT_GATE_WINDOWS:
+            raise ConfigError(f"qualityGate.windows must be {DEFAULT_GATE_WINDOWS} "
+                              "(ModelRegistry.GATE_WINDOWS)")
+
+
 @dataclass(frozen=True)
 class AccountAlloc:
     balance: int = 0
@@ -80,6 +102,7 @@ class ChainConfig:
     # Governance contracts placed in genesis (ModelRegistry, DatasetDAO, ... at fixed
     # addresses); None: no contracts, every epoch's quiz uses the genesis model and dataset.
     genesis_contracts: Path | None = DEFAULT_GENESIS_CONTRACTS
+    quality_gate: QualityGateConfig = field(default_factory=QualityGateConfig)
 
     def __post_init__(self) -> None:
         if not 1 <= self.chain_id < 2**63:
@@ -189,6 +212,7 @@ def parse_genesis_config(data: dict[str, Any], base_dir: Path) -> ChainConfig:
         dev_accounts=_int(data.get("devAccounts", 0), "devAccounts"),
         max_future_drift=_int(data.get("maxFutureDrift", 15), "maxFutureDrift"),
         genesis_contracts=_contracts_path(data, base_dir),
+        quality_gate=_quality_gate(data.get("qualityGate", {})),
     )
     config_contracts(config)  # a bad or mismatched contracts asset is a config error
     return config
@@ -198,6 +222,24 @@ def _halving_blocks(data: dict[str, Any]) -> int:
     if "halvingBlocks" in data:
         return _int(data["halvingBlocks"], "halvingBlocks")
     return halving_blocks_for(_int(_req(data, "targetBlockTime", "config"), "targetBlockTime"))
+
+
+def _quality_gate(value: Any) -> QualityGateConfig:
+    if not isinstance(value, dict):
+        raise ConfigError("qualityGate: expected an object")
+    unknown = set(value) - {"minDelta", "windows", "_comment"}
+    if unknown:
+        raise ConfigError(f"qualityGate: unknown field(s) {sorted(unknown)}")
+    delta = value.get("minDelta", "0.004")
+    if not isinstance(delta, str | int) or isinstance(delta, bool):
+        raise ConfigError(f"qualityGate.minDelta: expected a decimal string, got {delta!r}")
+    try:
+        min_delta = Fraction(str(delta))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"qualityGate.minDelta: not a decimal: {delta!r}") from None
+    return QualityGateConfig(min_delta=min_delta,
+                             windows=_int(value.get("windows", DEFAULT_GATE_WINDOWS),
+                                          "qualityGate.windows"))
 
 
 def _contracts_path(data: dict[str, Any], base_dir: Path) -> Path | None:
@@ -264,6 +306,8 @@ def dump_genesis_config(config: ChainConfig) -> dict[str, Any]:
         },
         "devMnemonic": config.dev_mnemonic,
         "devAccounts": config.dev_accounts,
+        "qualityGate": {"minDelta": _decimal(config.quality_gate.min_delta),
+                        "windows": config.quality_gate.windows},
         "genesisContracts": (
             str(config.genesis_contracts) if config.genesis_contracts is not None else None
         ),
@@ -277,6 +321,17 @@ def dump_genesis_config(config: ChainConfig) -> dict[str, Any]:
             for addr, a in config.alloc.items()
         },
     }
+
+
+def _decimal(x: Fraction) -> str:
+    """An exact decimal string of a Fraction with a terminating expansion."""
+    whole, rest = divmod(x.numerator, x.denominator)
+    digits = ""
+    while rest and len(digits) < 40:
+        rest *= 10
+        d, rest = divmod(rest, x.denominator)
+        digits += str(d)
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig, config_contracts
 from poai.chain.epochs import EpochAssets, StateAt
+from poai.chain.quality_gate import SnapshotGate
 from poai.governance.epoch_context import (
     EpochAssetResolver,
     GenesisAssets,
@@ -37,7 +38,7 @@ from poai.governance.epoch_context import (
     MissingBlobs,
     MissingDataset,
 )
-from poai.governance.reader import GovernanceReadError
+from poai.governance.reader import GovernanceReadError, storage_fingerprint
 from poai.quiz.epoch import seed_block_number
 
 log = logging.getLogger("poai.governance")
@@ -75,12 +76,48 @@ class GovernedEpochAssets:
         base = _default_blob_dir()
         self.blob_dir = Path(blob_dir) if blob_dir is not None else base / "blobs"
         self.dataset_dir = Path(dataset_dir) if dataset_dir is not None else base / "datasets"
+        self.gate = SnapshotGate(config, self.blob_dir / "gate")
         self.resolver = EpochAssetResolver(
             cc.contracts, GenesisAssets.from_chain_config(config), self.blob_dir,
-            self.dataset_dir,
+            self.dataset_dir, judge=self.gate,
         )
         self._cache: OrderedDict[bytes, tuple[int, GovernedAssets]] = OrderedDict()
         self._lock = threading.Lock()
+        self._prefetch_seen: tuple[bytes, bytes] | None = None
+        self._prefetched: set[tuple[str, str]] = set()
+
+    def prefetch_gate(self, state: StateAPI, epoch_now: int) -> threading.Thread | None:
+        """Evaluate, off the chain lock and before their boundary, the models the quality gate
+        will need for snapshots scheduled after `epoch_now` (state: the head's), so that the
+        boundary only judges. Cheap when the registry's storage has not changed."""
+        registry = self.contracts.contracts.registry
+        try:
+            fingerprint = storage_fingerprint(state, registry)
+            if fingerprint is not None and fingerprint == self._prefetch_seen:
+                return None
+            jobs = self.resolver.pending_gate_models(state, epoch_now)
+        except (GovernanceError, GovernanceReadError) as exc:
+            log.debug("quality gate prefetch skipped: %s", exc)
+            return None
+        self._prefetch_seen = fingerprint
+        with self._lock:
+            jobs = [j for j in jobs if j not in self._prefetched]
+            self._prefetched.update(jobs)
+        if not jobs:
+            return None
+        thread = threading.Thread(target=self._warm, args=(jobs,), name="gate-prefetch",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self, jobs: list[tuple[str, str]]) -> None:
+        for blob_dir, manifest in jobs:
+            try:
+                self.gate.losses(blob_dir, manifest)
+            except Exception as exc:  # noqa: BLE001 - a prefetch failure only costs time later
+                log.warning("quality gate prefetch of %s failed: %s", manifest, exc)
+                with self._lock:
+                    self._prefetched.discard((blob_dir, manifest))
 
     def cached(self, seed_hash: bytes) -> tuple[int, GovernedAssets] | None:
         """(epoch, assets) resolved for the epoch whose seed block is `seed_hash`."""
@@ -133,6 +170,8 @@ class GovernedEpochAssets:
             where, assets.snapshot_id, assets.manifest_hash, assets.dataset_id, fallback,
             time.monotonic() - started,
         )
+        if assets.gate_note:
+            log.warning("%s: %s", where, assets.gate_note)
         return _epoch_assets(assets)
 
 

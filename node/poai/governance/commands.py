@@ -17,6 +17,7 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.types import RPCEndpoint
 
 from poai.bindings import decode_revert as _decode_revert
 from poai.bindings import deployed, revert_of_transaction
@@ -246,6 +247,38 @@ def _scheduled_snapshot(g: Gov, pid: int) -> tuple[int, int]:
     raise GovError(f"proposal {pid} does not schedule a model snapshot")
 
 
+def _gate_params(g: Gov) -> Any:
+    """The chain's quality-gate parameters, from the node (poai_qualityGate)."""
+    from fractions import Fraction
+
+    from poai.quiz.gate import GateParams
+
+    resp = g.w3.provider.make_request("poai_qualityGate", [])  # type: ignore[arg-type]
+    if "result" not in resp:
+        raise GovError(f"the node does not report its quality gate: {resp.get('error')}")
+    r = resp["result"]
+    return GateParams(windows=int(r["windows"]), grid_bits=int(r["gridBits"]),
+                      min_delta=Fraction(str(r["minDelta"])))
+
+
+def _in_effect(g: Gov) -> int:
+    """The snapshot the node's head epoch uses (the quality gate may have kept an older one
+    than the registry schedules)."""
+    resp = g.w3.provider.make_request(RPCEndpoint("poai_epoch"), [])
+    result = resp.get("result")
+    model = result.get("model") if isinstance(result, dict) else None
+    if isinstance(model, dict) and "snapshot" in model:
+        return int(model["snapshot"])
+    return int(g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch")))
+
+
+def _window_losses(model: Any, params: Any) -> list[float]:
+    from poai.model.genesis import VALIDATION_TEXT
+    from poai.quiz.gate import validation_windows, window_losses
+
+    return window_losses(model, validation_windows(VALIDATION_TEXT.read_bytes(), params))
+
+
 def _snapshot_model(g: Gov, snap: int, store: Any) -> tuple[Any, tuple[tuple[str, ...], ...]]:
     from poai.model.genesis import genesis_manifest_hash, genesis_store
     from poai.model.snapshot import Manifest, assemble_model, read_manifest
@@ -275,7 +308,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     g = _gov(args)
     snap, epoch = _scheduled_snapshot(g, args.id)
-    active = g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch"))
+    active = _in_effect(g)
     store = BlobStore(Path(args.datadir) / "blobs")
     set_consensus_threads()
     old, old_rows = _snapshot_model(g, active, store)
@@ -299,6 +332,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result["delta"] = round(result["overall_before"] - result["overall_after"], 6)
     for k in ("overall_before", "overall_after"):
         result[k] = round(result[k], 6)
+    result["gate"] = _gate_check(g, snap, old, new)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -309,7 +343,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, v in result["routed"].items():
         print(f"  {name} ({v['tokens']} routed tokens)  {v['before']:.4f} -> "
               f"{v['after']:.4f}  delta {v['delta']:+.4f}")
+    gate = result["gate"]
+    print(f"quality gate ({gate['windows']} windows, minimum {gate['min_delta']:.6f}): claimed "
+          f"delta {gate['claimed_delta']}, recomputed {gate['recomputed_delta']:+.6f} -> "
+          f"{'PASSES' if gate['accepted'] else 'FAILS'}: {gate['reason']}")
     return 0
+
+
+def _gate_check(g: Gov, snap: int, base_model: Any, new_model: Any) -> dict[str, Any]:
+    """The quality gate's decision on the snapshot's claim, recomputed here (as every node
+    does at activation) against the snapshot in effect now."""
+    from poai.quiz.gate import judge
+
+    params = _gate_params(g)
+    base_id, claim = g.call("ModelRegistry", "snapshotClaim", snap)
+    base = _window_losses(base_model, params)
+    new = _window_losses(new_model, params)
+    verdict = judge(bytes(claim), base, new, params)
+    in_effect = _in_effect(g)
+    accepted, reason = verdict.accepted, verdict.reason
+    if int(base_id) == 0:
+        accepted, reason = False, "the snapshot carries no quality claim"
+    elif int(base_id) != in_effect:
+        accepted = False
+        reason = (f"the claim is measured against snapshot {base_id}, but snapshot {in_effect} "
+                  "is in effect now")
+    return {"accepted": accepted, "reason": reason, "base": int(base_id),
+            "windows": params.windows, "min_delta": float(params.min_delta),
+            "claimed_delta": None if verdict.delta is None else round(float(verdict.delta), 6),
+            "recomputed_delta": round((sum(base) - sum(new)) / len(base), 6)}
 
 
 # ---- poai expert propose -------------------------------------------------------------------
@@ -324,8 +386,17 @@ def cmd_expert_propose(args: argparse.Namespace) -> int:
     manifest = read_manifest(store if store.has(args.snapshot) else genesis, args.snapshot)
     g = _gov(args)
     spec = manifest.spec
-    active = g.call("ModelRegistry", "activeSnapshot", g.call("ModelRegistry", "currentEpoch"))
+    active = _in_effect(g)
     active_ids = g.call("ModelRegistry", "snapshotExperts", active)
+    claim, delta, params = _claim(g, active, store, genesis, args.snapshot)
+    print(f"validation claim: {params.windows} windows, improvement {float(delta):+.6f} "
+          f"nats/byte over snapshot {active} (minimum {float(params.min_delta):.6f})",
+          file=sys.stderr)
+    if delta < params.min_delta and not args.force:
+        raise GovError(f"the snapshot improves the validation loss by {float(delta):.6f} "
+                       f"nats/byte, below the chain's minimum {float(params.min_delta):.6f}: "
+                       "the quality gate would keep the current model (--force proposes it "
+                       "anyway)")
     ids = []
     for layer, row in enumerate(manifest.experts):
         for index, digest in enumerate(row):
@@ -347,7 +418,8 @@ def cmd_expert_propose(args: argparse.Namespace) -> int:
                     g.send("ModelRegistry", "uploadChunk", eid, k, chunks[k])
                     print(f"  chunk {k + 1}/{len(chunks)} on chain", file=sys.stderr)
             ids.append(eid)
-    receipt = g.send("ModelRegistry", "registerSnapshot", bytes.fromhex(manifest.trunk), ids)
+    receipt = g.send("ModelRegistry", "registerClaimedSnapshot", bytes.fromhex(manifest.trunk),
+                     ids, active, claim)
     snap = g.call("ModelRegistry", "snapshotCount")
     gov = g.c["PoAIGovernor"].functions
     delay = gov.votingDelay().call() + gov.votingPeriod().call()
@@ -365,8 +437,33 @@ def cmd_expert_propose(args: argparse.Namespace) -> int:
         [g.c["ModelRegistry"].address], [0], [bytes.fromhex(call[2:])],
         Web3.keccak(text=desc)).call()
     print(json.dumps({"snapshot": snap, "manifest": args.snapshot, "experts": ids,
-                      "activation_epoch": epoch, "proposal": str(pid), "description": desc}))
+                      "activation_epoch": epoch, "proposal": str(pid), "description": desc,
+                      "base": active, "claimed_delta": float(delta)}))
     return 0
+
+
+def _claim(g: Gov, base: int, store: Any, genesis: Any, manifest_hash: str
+           ) -> tuple[bytes, Any, Any]:
+    """(claim bytes, claimed delta, gate params): both snapshots' quantized per-window
+    validation losses, the base from the chain, the new one from the local store."""
+    from poai.model.config import set_consensus_threads
+    from poai.model.snapshot import assemble_model
+    from poai.quiz.gate import claim_for, encode_claim
+
+    params = _gate_params(g)
+    set_consensus_threads()
+    base_model, _ = _snapshot_model(g, base, store)
+    from poai.model.snapshot import read_manifest
+
+    source = store if store.has(manifest_hash) else genesis
+    for h in dict.fromkeys(read_manifest(source, manifest_hash).blob_hashes()):
+        if not store.has(h):
+            store.put(genesis.get(h))  # (get re-checks the hash; a blob in neither: BlobError)
+    store.put(source.get(manifest_hash))
+    new_model = assemble_model(store, manifest_hash)
+    claim = claim_for(_window_losses(base_model, params), _window_losses(new_model, params),
+                      params.grid_bits)
+    return encode_claim(claim), claim.delta(params.grid_bits), params
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -418,6 +515,8 @@ def add_expert_propose(expert_sub: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--activation-epoch", type=int, help="default: the first epoch after the "
                    "vote and the timelock")
     p.add_argument("--description", help="proposal text")
+    p.add_argument("--force", action="store_true", help="propose even when the claimed "
+                   "improvement is below the chain's minimum (the gate will reject it)")
     _common(p)
     p.set_defaults(func=_run(cmd_expert_propose))
 

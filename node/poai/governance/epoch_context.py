@@ -20,6 +20,15 @@ registry fixes the shape, the rest of the architecture is the genesis manifest's
 with all its blobs in the node's blob store. The genesis dataset -> the genesis file; any other
 -> `<dataset_dir>/<sha256>.poaids`. A missing blob or dataset file raises (MissingBlobs /
 MissingDataset): the node cannot judge that epoch's seals until P2P fetches them.
+
+Quality gate (DESIGN "Model"): the snapshot an epoch uses is not simply the one ModelRegistry
+schedules. Walking the registry's schedule (read in the same seed state) from the genesis entry,
+each newly scheduled snapshot replaces the one before it only if its quality claim holds against
+that one (`judge`, poai.quiz.gate through poai.chain.governed): its claim must name that
+snapshot as its base, and every node's recomputation must accept it. A rejected snapshot never
+activates and the previous one stays; `GovernedAssets.gate_note` says why. Everything here is a
+function of the seed state and the content it names, so every node decides alike, and decisions
+are cached by content (manifests and claim).
 """
 
 from __future__ import annotations
@@ -39,7 +48,9 @@ from poai.governance.reader import (
     DatasetInfo,
     SnapshotInfo,
     active_dataset,
-    active_snapshot,
+    schedule,
+    snapshot_by_id,
+    snapshot_claim,
 )
 from poai.model.dataset import DatasetError, EncryptedDataset
 from poai.model.snapshot import Manifest, read_manifest
@@ -107,7 +118,30 @@ class GovernedAssets:
     snapshot_id: int
     dataset_id: int
     dataset_epoch: int  # the epoch whose reading supplied the dataset (< epoch on a fallback)
+    scheduled_snapshot_id: int = 0  # what ModelRegistry schedules (0: same as snapshot_id)
+    gate_note: str = ""  # why the scheduled snapshot did not activate ("" when it did)
 
+
+@dataclass(frozen=True)
+class GateCase:
+    """A scheduled snapshot's quality claim against the snapshot it would replace."""
+
+    snapshot_id: int
+    manifest_hash: str
+    blob_dir: str
+    base_id: int
+    base_manifest_hash: str
+    base_blob_dir: str
+    claim: bytes
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    accepted: bool
+    reason: str  # one line
+
+
+SnapshotJudge = Callable[[GateCase], GateDecision]
 
 SeedState = Callable[[int], StateAPI]  # epoch k -> state after the seed block of k (same branch)
 KnownAssets = Callable[[int], "GovernedAssets | None"]  # epoch k -> assets already resolved
@@ -127,8 +161,11 @@ class EpochAssetResolver:
         genesis: GenesisAssets,
         blob_dir: str | Path,
         dataset_dir: str | Path,
+        judge: SnapshotJudge | None = None,
     ) -> None:
         self.contracts = contracts
+        self.judge = judge  # None: no quality gate (every scheduled snapshot activates)
+        self._decisions: dict[tuple[str, str, bytes], GateDecision] = {}
         self.genesis = genesis
         self.store = BlobStore(blob_dir)
         self.genesis_store = BlobStore(genesis.model_dir)
@@ -149,8 +186,9 @@ class EpochAssetResolver:
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         state = seed_state(epoch)
-        snapshot = active_snapshot(state, self.contracts.registry, epoch)
+        snapshot, scheduled, note = self.effective_snapshot(state, epoch)
         manifest_hash, blob_dir = self.snapshot_assets(snapshot)
+        scheduled_id = scheduled if scheduled != snapshot.snapshot_id else 0
         k = epoch
         dataset = active_dataset(state, self.contracts.dataset_dao, k)
         while dataset.key is None:
@@ -164,14 +202,85 @@ class EpochAssetResolver:
                          epoch, dataset.dataset_id, k, earlier.dataset_id)
                 return GovernedAssets(manifest_hash, blob_dir, earlier.dataset_path,
                                       earlier.dataset_key, snapshot.snapshot_id,
-                                      earlier.dataset_id, earlier.dataset_epoch)
+                                      earlier.dataset_id, earlier.dataset_epoch, scheduled_id, note)
             dataset = active_dataset(seed_state(k), self.contracts.dataset_dao, k)
         path, key = self.dataset_assets(dataset)
         if k != epoch:
             log.info("epoch %d: active dataset unrevealed, keeping epoch %d's dataset %d",
                      epoch, k, dataset.dataset_id)
         return GovernedAssets(manifest_hash, blob_dir, str(path), key, snapshot.snapshot_id,
-                              dataset.dataset_id, k)
+                              dataset.dataset_id, k, scheduled_id, note)
+
+    # ---- quality gate ---------------------------------------------------------------------
+
+    def effective_snapshot(self, state: StateAPI, epoch: int) -> tuple[SnapshotInfo, int, str]:
+        """(the snapshot epoch `epoch` uses, the one the registry schedules, why they differ).
+
+        Walks the schedule in order: a newly scheduled snapshot replaces the current one only
+        when its claim holds against it (``judge``); without a judge the registry decides."""
+        registry = self.contracts.registry
+        entries = [(ep, sid) for ep, sid in schedule(state, registry) if ep <= epoch]
+        if not entries:
+            raise GovernanceError("ModelRegistry has no snapshot scheduled at epoch 0")
+        scheduled = entries[-1][1]
+        if self.judge is None:
+            return snapshot_by_id(state, registry, scheduled), scheduled, ""
+        current, note = entries[0][1], ""
+        for ep, sid in entries[1:]:
+            if sid == current:
+                continue
+            decision = self._decide(state, sid, current)
+            if decision.accepted:
+                current, note = sid, ""
+            else:
+                note = (f"snapshot {sid} (scheduled from epoch {ep}) rejected by the quality "
+                        f"gate: {decision.reason}; snapshot {current} stays")
+        return snapshot_by_id(state, registry, current), scheduled, note
+
+    def pending_gate_models(self, state: StateAPI, after_epoch: int) -> list[tuple[str, str]]:
+        """(blob dir, manifest hash) of every model the gate will evaluate for the snapshots
+        scheduled after `after_epoch` (each claimed snapshot and its claim's base), for a node
+        to evaluate ahead of the boundary; snapshots whose blobs are missing are skipped."""
+        registry = self.contracts.registry
+        out: dict[tuple[str, str], None] = {}
+        for ep, sid in schedule(state, registry):
+            if ep <= after_epoch:
+                continue
+            base, _claim = snapshot_claim(state, registry, sid)
+            if base == 0:
+                continue
+            try:
+                for s in (sid, base):
+                    m, d = self.snapshot_assets(snapshot_by_id(state, registry, s))
+                    out[(d, m)] = None
+            except MissingBlobs:
+                continue
+        return list(out)
+
+    def _decide(self, state: StateAPI, snapshot_id: int, current: int) -> GateDecision:
+        registry = self.contracts.registry
+        base, claim = snapshot_claim(state, registry, snapshot_id)
+        if base == 0:
+            return GateDecision(False, "it carries no quality claim")
+        if base != current:
+            return GateDecision(False, f"its claim is measured against snapshot {base}, but "
+                                f"snapshot {current} is active before it")
+        assert self.judge is not None
+        new_m, new_dir = self.snapshot_assets(snapshot_by_id(state, registry, snapshot_id))
+        base_m, base_dir = self.snapshot_assets(snapshot_by_id(state, registry, current))
+        key = (new_m, base_m, hashlib.sha256(claim).digest())
+        with self._lock:
+            known = self._decisions.get(key)
+        if known is not None:
+            return known
+        decision = self.judge(GateCase(snapshot_id, new_m, new_dir, current, base_m, base_dir,
+                                       claim))
+        with self._lock:
+            self._decisions[key] = decision
+        log.log(logging.INFO if decision.accepted else logging.WARNING,
+                "quality gate: snapshot %d against snapshot %d: %s", snapshot_id, current,
+                decision.reason)
+        return decision
 
     # ---- model ----------------------------------------------------------------------------
 
@@ -266,6 +375,9 @@ def _sha256_hex(data: bytes) -> str:
 
 __all__ = [
     "EpochAssetResolver",
+    "GateCase",
+    "GateDecision",
+    "SnapshotJudge",
     "GenesisAssets",
     "GovernanceError",
     "GovernedAssets",

@@ -142,8 +142,8 @@ def active_snapshot(state: StateAPI, registry_addr: bytes, epoch: int) -> Snapsh
 
 
 def snapshot_by_id(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
-    """ModelRegistry's snapshot `snapshot_id` (GovernanceReadError naming UnknownSnapshot when
-    there is none)."""
+    """ModelRegistry's snapshot `snapshot_id`, with every slot's blob hash
+    (GovernanceReadError naming UnknownSnapshot when there is none)."""
     fingerprint = storage_fingerprint(state, registry_addr)
     key = (bytes(registry_addr), fingerprint, int(snapshot_id))
     if fingerprint is not None:
@@ -156,6 +156,23 @@ def snapshot_by_id(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> S
         with _SNAPSHOTS_LOCK:
             _SNAPSHOTS[key] = info
     return info
+
+
+def schedule(state: StateAPI, registry_addr: bytes) -> list[tuple[int, int]]:
+    """ModelRegistry's activation schedule: (activation epoch, snapshot id) entries in order
+    (the first is the genesis snapshot at epoch 0)."""
+    (n,) = call_view(state, registry_addr, REGISTRY, "scheduleLength")
+    out = []
+    for pos in range(int(n)):
+        epoch, snap = call_view(state, registry_addr, REGISTRY, "scheduleAt", pos)
+        out.append((int(epoch), int(snap)))
+    return out
+
+
+def snapshot_claim(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> tuple[int, bytes]:
+    """(base snapshot id, claim bytes) of a snapshot's quality claim; (0, b"") when none."""
+    base, claim = call_view(state, registry_addr, REGISTRY, "snapshotClaim", snapshot_id)
+    return int(base), bytes(claim)
 
 
 def _read_snapshot(state: StateAPI, registry_addr: bytes, snapshot_id: int) -> SnapshotInfo:
@@ -211,6 +228,8 @@ __all__ = [
     "active_dataset",
     "active_snapshot",
     "call_view",
+    "schedule",
     "snapshot_by_id",
+    "snapshot_claim",
     "storage_fingerprint",
 ]

@@ -24,6 +24,15 @@ def quiz_params(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     return dict(_quiz(ctx).to_dict())
 
 
+def quality_gate(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
+    """The quality gate's chain parameters: minimum improvement (exact decimal, nats/byte),
+    validation windows per claim, and the grid claims are quantized on."""
+    gate = ctx.node.config.quality_gate
+    f = gate.min_delta
+    return {"minDelta": f"{f.numerator}/{f.denominator}" if f.denominator != 1 else
+            str(f.numerator), "windows": gate.windows, "gridBits": _quiz(ctx).grid_bits}
+
+
 def epoch(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     """The epoch of the head (or of the given block), its seed block and its key."""
     header = ctx.resolve_block(param(params, 0, "block", "latest"))
@@ -36,6 +45,9 @@ def epoch(ctx: RpcContext, params: list[Any]) -> dict[str, Any]:
     if seed is not None:
         out["seedHash"] = data(seed.hash)
         out["epochKey"] = data(epoch_key(seed.hash, index))
+        model = ctx.node.epoch_governance(bytes(seed.hash))
+        if model is not None:  # the snapshot used, and the quality gate's word on the scheduled
+            out["model"] = model
     return out
 
 
@@ -101,6 +113,7 @@ def contracts(ctx: RpcContext, params: list[Any]) -> dict[str, str]:
 METHODS = {
     "poai_quizParams": quiz_params,
     "poai_epoch": epoch,
+    "poai_qualityGate": quality_gate,
     "poai_lastSeals": last_seals,
     "poai_mining": mining,
     "poai_attemptsPerSecond": lambda ctx, params: mining(ctx, params)["hashrate"],
@@ -111,6 +124,7 @@ METHODS = {
 PARAMS: dict[str, tuple[Arg, ...]] = {
     "poai_quizParams": NO_PARAMS,
     "poai_epoch": (Arg("block", BLOCK_OR_HASH, optional=True),),
+    "poai_qualityGate": NO_PARAMS,
     "poai_lastSeals": (Arg("count", QTY, optional=True),),
     "poai_mining": NO_PARAMS,
     "poai_attemptsPerSecond": NO_PARAMS,
