@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +20,7 @@ from eth.db.atomic import AtomicDB
 from eth.vm.forks import PragueVM
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_account import Account
+from poai.importer import NewHead, NewPendingTx
 from poai.node import MiningStats
 from poai.quiz.context import QuizContext
 from poai.quiz.params import QuizParams
@@ -30,22 +30,6 @@ CHAIN_ID = 31337
 KEYS = [bytes([i + 1]) * 32 for i in range(4)]
 ACCOUNTS = [Account.from_key(k) for k in KEYS]
 FUNDS = 10**24
-
-
-@dataclass(frozen=True)
-class NewHead:
-    block: Any
-    receipts: tuple[Any, ...]
-    removed_blocks: tuple[Any, ...] = ()
-
-    @property
-    def known_receipts(self) -> tuple[Any, ...]:
-        return self.receipts
-
-
-@dataclass(frozen=True)
-class NewPendingTx:
-    tx_hash: bytes
 
 
 class DevNode:
