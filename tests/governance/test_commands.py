@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import time
 import urllib.request
@@ -47,6 +48,9 @@ def test_reverts_are_decoded_into_words() -> None:
     (["gov", "proposals", "--rpc", "http://127.0.0.1:9"], "no node at"),
     (["expert", "propose", "--snapshot", "ab" * 32, "--datadir", "/nonexistent",
       "--rpc", "http://127.0.0.1:9"], "missing from store"),
+    (["gov", "upload-dataset", "/nonexistent/data.poaids", "--rpc", "http://127.0.0.1:9"],
+     "No such file"),
+    (["gov", "upload-dataset", "/dev/null", "--rpc", "http://127.0.0.1:9"], "is empty"),
 ])
 def test_bad_input_is_one_line(args: list[str], message: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,6 +137,16 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
         for args in (("gov", "stake", "1000"), ("gov", "delegate")):
             r = _poai(*args, *rpc, *key)
             assert r.returncode == 0, r.stderr
+        # A dataset file on chain (3 chunks): every node writes it into <datadir>/datasets.
+        dataset = tmp_path / "next.poaids"
+        dataset.write_bytes(os.urandom(250_000))
+        r = _poai("gov", "upload-dataset", str(dataset), "--json", *rpc, *key)
+        assert r.returncode == 0 and "chunk 3/3 on chain" in r.stderr, r.stderr
+        uploaded = json.loads(r.stdout)
+        assert uploaded["chunks"] == 3 and not uploaded["already_on_chain"], uploaded
+        r = _poai("gov", "upload-dataset", str(dataset), "--json", *rpc, *key)
+        assert r.returncode == 0 and json.loads(r.stdout)["already_on_chain"], r.stderr
+        held = datadir / "datasets" / f"{uploaded['sha256']}.poaids"
         r = _poai("expert", "propose", "--snapshot", trained["snapshot"], "--datadir",
                   str(tmp_path / "work"), *rpc, *key)
         assert r.returncode == 0, r.stderr
@@ -202,6 +216,7 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
                 proc.text()[-3000:]
             time.sleep(1)
         assert (datadir / "blobs" / trained["blob"]).is_file()
+        assert held.read_bytes() == dataset.read_bytes()
         assert "cannot build the quiz yet" not in proc.text()
         assert re.search(rf"epoch {epoch} .*model snapshot {proposal['snapshot']} manifest "
                          rf"{trained['snapshot']}", proc.text()), proc.text()[-3000:]
@@ -236,6 +251,8 @@ def test_model_change_through_the_cli(tmp_path: Path) -> None:
                 follower.text()[-3000:]
             time.sleep(1)
         assert (tmp_path / "follower" / "blobs" / trained["blob"]).is_file()
+        assert (tmp_path / "follower" / "datasets" / held.name).read_bytes() == \
+            dataset.read_bytes()
         assert "cannot build the quiz yet" not in follower.text()
         block = hex(target)
         assert rpc_call(follower.url, "poai_epoch", hex(epoch * 8 + 1))["model"] == model

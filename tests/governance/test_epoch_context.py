@@ -14,9 +14,9 @@ import pytest
 from poai.chain.config import load_genesis_config
 from poai.governance.epoch_context import (
     EpochAssetResolver,
+    EpochAssets,
     GenesisAssets,
     GovernanceError,
-    GovernedAssets,
     MissingBlobs,
     MissingDataset,
 )
@@ -45,7 +45,7 @@ def test_genesis_epochs_use_the_genesis_assets(
     info = genesis_dataset_info()
     for epoch in (0, 1):
         a = r.resolve(epoch, seed)
-        assert a == GovernedAssets(
+        assert a == EpochAssets(
             manifest_hash=genesis_manifest_hash(),
             blob_dir=str(GENESIS_MODEL_DIR),
             dataset_path=info["path"],
@@ -120,7 +120,7 @@ def test_unrevealed_dataset_keeps_the_previous_epochs(
     assert asked == [e, e - 1]
 
     # A node that already resolved epoch E-1 on this branch is not sent further back.
-    earlier = GovernedAssets("00" * 32, "x", "/prev.poaids", b"\x07" * 32, 1, 9, e - 1)
+    earlier = EpochAssets("00" * 32, "x", "/prev.poaids", b"\x07" * 32, 1, 9, e - 1)
     asked.clear()
     a2 = r.resolve(e, seed, known=lambda k: earlier if k == e - 1 else None)
     assert (a2.dataset_path, a2.dataset_key, a2.dataset_id) == ("/prev.poaids", b"\x07" * 32, 9)

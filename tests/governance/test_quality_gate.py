@@ -180,9 +180,9 @@ def test_a_malformed_claim_is_refused_by_the_registry(chain: dict[str, Any]) -> 
     trunk = bytes(reg.snapshot(1)[0])
     for claim in (b"\x01" * 10, b"", b"\x01" * (CLAIM_BYTES + 2)):
         assert _revert(b, reg.registerClaimedSnapshot(trunk, experts, 1, claim)) == \
-            f"MalformedClaim({CLAIM_BYTES}, {len(claim)})"
+            f"MalformedClaim(expectedBytes={CLAIM_BYTES}, gotBytes={len(claim)})"
     assert _revert(b, reg.registerClaimedSnapshot(trunk, experts, 77, _claim(1))) == \
-        "UnknownSnapshot(77)"
+        "UnknownSnapshot(snapshotId=77)"
 
 
 def test_a_snapshot_naming_an_unregistered_or_incomplete_expert_is_refused(
@@ -195,13 +195,14 @@ def test_a_snapshot_naming_an_unregistered_or_incomplete_expert_is_refused(
     experts = list(reg.snapshotExperts(1))
     trunk = bytes(reg.snapshot(1)[0])
     assert _revert(b, reg.registerClaimedSnapshot(trunk, [*experts[:-1], 999], 1,
-                                                  _claim(1))) == "UnknownExpert(999)"
+                                                  _claim(1))) == "UnknownExpert(expertId=999)"
     # An expert whose bytes never arrived (registered, no chunk uploaded).
     h = hashlib.sha256(b"never uploaded").digest()
     b.send(reg.registerExpert("layer3.expert7", 3, 7, h, 14, [h], []))
     eid = reg.expertCount()
     assert _revert(b, reg.registerClaimedSnapshot(trunk, [*experts[:-1], eid], 1,
-                                                  _claim(1))) == f"IncompletePayload({eid}, 0, 1)"
+                                                  _claim(1))) == \
+        f"IncompletePayload(expertId={eid}, chunksReceived=0, chunks=1)"
 
 
 def test_a_node_evaluates_pending_snapshots_before_their_boundary(

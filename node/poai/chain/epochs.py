@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
@@ -22,18 +21,11 @@ from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig
 from poai.consensus.engine import Parents
+from poai.governance.epoch_context import EpochAssets
 from poai.quiz.context import QuizContext
 from poai.quiz.epoch import epoch_index, epoch_key, seed_block_number
 
 _CACHE = 256
-
-
-@dataclass(frozen=True)
-class EpochAssets:
-    manifest_hash: str
-    blob_dir: str
-    dataset_path: str
-    dataset_key: bytes
 
 
 StateAt = Callable[[BlockHeaderAPI], StateAPI]  # the state after a stored block

@@ -28,13 +28,13 @@ from eth.abc import BlockHeaderAPI, HeaderDatabaseAPI, StateAPI
 from eth_typing import Hash32
 
 from poai.chain.config import ChainConfig, config_contracts
-from poai.chain.epochs import EpochAssets, StateAt
+from poai.chain.epochs import StateAt
 from poai.chain.quality_gate import SnapshotGate
 from poai.governance.epoch_context import (
     EpochAssetResolver,
+    EpochAssets,
     GenesisAssets,
     GovernanceError,
-    GovernedAssets,
     MissingBlobs,
     MissingDataset,
 )
@@ -81,7 +81,7 @@ class GovernedEpochAssets:
             cc.contracts, GenesisAssets.from_chain_config(config), self.blob_dir,
             self.dataset_dir, judge=self.gate,
         )
-        self._cache: OrderedDict[bytes, tuple[int, GovernedAssets]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[int, EpochAssets]] = OrderedDict()
         self._lock = threading.Lock()
         self._prefetch_seen: tuple[bytes, bytes] | None = None
         self._prefetched: set[tuple[str, str]] = set()
@@ -119,7 +119,7 @@ class GovernedEpochAssets:
                 with self._lock:
                     self._prefetched.discard((blob_dir, manifest))
 
-    def cached(self, seed_hash: bytes) -> tuple[int, GovernedAssets] | None:
+    def cached(self, seed_hash: bytes) -> tuple[int, EpochAssets] | None:
         """(epoch, assets) resolved for the epoch whose seed block is `seed_hash`."""
         with self._lock:
             return self._cache.get(seed_hash)
@@ -130,7 +130,7 @@ class GovernedEpochAssets:
         """The quiz assets of `epoch`, whose seed block (on the branch judged) is `seed`."""
         hit = self.cached(seed.hash)
         if hit is not None and hit[0] == epoch:
-            return _epoch_assets(hit[1])
+            return hit[1]
         eb = self.config.quiz.epoch_blocks
 
         def seed_header_of(k: int) -> BlockHeaderAPI:
@@ -143,7 +143,7 @@ class GovernedEpochAssets:
         def seed_state(k: int) -> StateAPI:
             return state_at(seed if k == epoch else seed_header_of(k))
 
-        def known(k: int) -> GovernedAssets | None:
+        def known(k: int) -> EpochAssets | None:
             h = self.cached(seed_header_of(k).hash)
             return h[1] if h is not None and h[0] == k else None
 
@@ -172,11 +172,7 @@ class GovernedEpochAssets:
         )
         if assets.gate_note:
             log.warning("%s: %s", where, assets.gate_note)
-        return _epoch_assets(assets)
-
-
-def _epoch_assets(a: GovernedAssets) -> EpochAssets:
-    return EpochAssets(a.manifest_hash, a.blob_dir, a.dataset_path, a.dataset_key)
+        return assets
 
 
 __all__ = [

@@ -9,6 +9,7 @@ or ``--dev-account N`` (the public dev mnemonic's accounts, for --dev chains).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -159,6 +160,38 @@ def cmd_stake(args: argparse.Namespace) -> int:
     g = _gov(args)
     g.send("StakedPOAI", "deposit", value=args.amount)
     print(f"staked {Web3.from_wei(args.amount, 'ether')} POAI")
+    return 0
+
+
+def cmd_upload_dataset(args: argparse.Namespace) -> int:
+    """Put a dataset file (e.g. from `poai dataset build`) on chain: DatasetDAO.announceFile,
+    then one uploadFileChunk transaction per chunk; every node then holds it without a copy.
+    Resumes an upload that stopped half way; a file already on chain is left alone."""
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GovError(f"{path}: {exc.strerror or exc}") from None
+    if not data:
+        raise GovError(f"{path} is empty")
+    digest = hashlib.sha256(data).digest()
+    chunks = split_chunks(data)
+    g = _gov(args)
+    complete = bool(g.call("DatasetDAO", "fileComplete", digest))
+    if not complete:
+        if not g.call("DatasetDAO", "fileChunkHashes", digest):
+            g.send("DatasetDAO", "announceFile", digest, len(data), chunk_hashes(data))
+        received = int(g.call("DatasetDAO", "fileChunksReceived", digest))
+        for k in range(received, len(chunks)):
+            g.send("DatasetDAO", "uploadFileChunk", digest, k, chunks[k])
+            print(f"  chunk {k + 1}/{len(chunks)} on chain", file=sys.stderr)
+    out = {"sha256": digest.hex(), "bytes": len(data), "chunks": len(chunks),
+           "already_on_chain": complete}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"dataset file {digest.hex()} ({len(data)} bytes, {len(chunks)} chunks) "
+              f"{'was already' if complete else 'is'} on chain")
     return 0
 
 
@@ -482,6 +515,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "amount", type=_ether, help="amount in POAI, e.g. 1000")
     leaf("delegate", "delegate your votes (default: to yourself)", cmd_delegate).add_argument(
         "to", nargs="?", help="address (default: the sender)")
+    leaf("upload-dataset", "put a dataset file on chain (DatasetDAO), so every node holds it",
+         cmd_upload_dataset).add_argument("file", help="the dataset file (poai dataset build)")
     leaf("proposals", "list the Governor's proposals", cmd_proposals)
     leaf("show", "one proposal: state, votes, deadlines", cmd_show).add_argument(
         "id", type=int, help="proposal id")

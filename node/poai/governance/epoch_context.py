@@ -26,7 +26,7 @@ schedules. Walking the registry's schedule (read in the same seed state) from th
 each newly scheduled snapshot replaces the one before it only if its quality claim holds against
 that one (`judge`, poai.quiz.gate through poai.chain.governed): its claim must name that
 snapshot as its base, and every node's recomputation must accept it. A rejected snapshot never
-activates and the previous one stays; `GovernedAssets.gate_note` says why. Everything here is a
+activates and the previous one stays; `EpochAssets.gate_note` says why. Everything here is a
 function of the seed state and the content it names, so every node decides alike, and decisions
 are cached by content (manifests and claim).
 """
@@ -108,16 +108,17 @@ class GenesisAssets:
 
 
 @dataclass(frozen=True)
-class GovernedAssets:
-    """One epoch's quiz assets: the QuizContext fields that governance chooses, and why."""
+class EpochAssets:
+    """One epoch's quiz assets: the QuizContext fields that governance chooses, and why (a
+    chain without governance contracts uses its genesis assets: ids 0)."""
 
     manifest_hash: str
     blob_dir: str
     dataset_path: str
     dataset_key: bytes
-    snapshot_id: int
-    dataset_id: int
-    dataset_epoch: int  # the epoch whose reading supplied the dataset (< epoch on a fallback)
+    snapshot_id: int = 0
+    dataset_id: int = 0
+    dataset_epoch: int = 0  # the epoch whose reading supplied the dataset (< epoch: a fallback)
     scheduled_snapshot_id: int = 0  # what ModelRegistry schedules (0: same as snapshot_id)
     gate_note: str = ""  # why the scheduled snapshot did not activate ("" when it did)
 
@@ -144,7 +145,7 @@ class GateDecision:
 SnapshotJudge = Callable[[GateCase], GateDecision]
 
 SeedState = Callable[[int], StateAPI]  # epoch k -> state after the seed block of k (same branch)
-KnownAssets = Callable[[int], "GovernedAssets | None"]  # epoch k -> assets already resolved
+KnownAssets = Callable[[int], "EpochAssets | None"]  # epoch k -> assets already resolved
 
 
 class EpochAssetResolver:
@@ -178,7 +179,7 @@ class EpochAssetResolver:
 
     def resolve(
         self, epoch: int, seed_state: SeedState, known: KnownAssets | None = None
-    ) -> GovernedAssets:
+    ) -> EpochAssets:
         """The assets of `epoch`. `seed_state(k)` gives the state after epoch k's seed block on
         the branch being judged; it is called for `epoch` and, only while the active dataset is
         unrevealed, for earlier epochs (`known(k)` may short-cut with assets already resolved
@@ -200,7 +201,7 @@ class EpochAssetResolver:
             if earlier is not None:
                 log.info("epoch %d: dataset %d unrevealed, keeping epoch %d's dataset %d",
                          epoch, dataset.dataset_id, k, earlier.dataset_id)
-                return GovernedAssets(manifest_hash, blob_dir, earlier.dataset_path,
+                return EpochAssets(manifest_hash, blob_dir, earlier.dataset_path,
                                       earlier.dataset_key, snapshot.snapshot_id,
                                       earlier.dataset_id, earlier.dataset_epoch, scheduled_id, note)
             dataset = active_dataset(seed_state(k), self.contracts.dataset_dao, k)
@@ -208,7 +209,7 @@ class EpochAssetResolver:
         if k != epoch:
             log.info("epoch %d: active dataset unrevealed, keeping epoch %d's dataset %d",
                      epoch, k, dataset.dataset_id)
-        return GovernedAssets(manifest_hash, blob_dir, str(path), key, snapshot.snapshot_id,
+        return EpochAssets(manifest_hash, blob_dir, str(path), key, snapshot.snapshot_id,
                               dataset.dataset_id, k, scheduled_id, note)
 
     # ---- quality gate ---------------------------------------------------------------------
@@ -380,7 +381,7 @@ __all__ = [
     "SnapshotJudge",
     "GenesisAssets",
     "GovernanceError",
-    "GovernedAssets",
+    "EpochAssets",
     "MissingBlobs",
     "MissingDataset",
 ]
