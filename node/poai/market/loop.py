@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 
 from poai.interfaces import NodeLike
 from poai.market.contract import MarketError
 
 
-class ChainLoop:
+class ChainLoop(ABC):
     name = "market"
 
     def __init__(self, node: NodeLike, poll_s: float) -> None:
@@ -24,8 +25,9 @@ class ChainLoop:
         self._warned: set[str] = set()
         self.log = logging.getLogger(f"poai.market.{self.name}")
 
+    @abstractmethod
     def step(self) -> bool:
-        raise NotImplementedError
+        """One pass over the chain's jobs; True: run the next at once."""
 
     def start(self) -> None:
         self.node.add_listener(lambda _event: self._wake.set())

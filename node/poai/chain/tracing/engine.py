@@ -213,7 +213,8 @@ class Tracer:
     def log(self, frame: Frame, address: bytes, topics: tuple[int, ...], data: bytes,
             index: int) -> None: ...
     def result(self) -> Any:
-        raise NotImplementedError
+        """The trace, shaped as geth answers it: every tracer defines this."""
+        raise NotImplementedError(f"{type(self).__name__} defines no result()")
 
 
 CHECK_EVERY = 256  # opcodes between deadline checks
