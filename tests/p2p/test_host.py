@@ -216,3 +216,12 @@ def test_bad_peer_address_is_a_clear_error(make_host: HostFactory) -> None:
     a = make_host()
     with pytest.raises(HostError, match="bad peer multiaddr"):
         a.connect("/ip4/127.0.0.1/tcp/1")
+
+
+def test_dial_to_nobody_is_one_line_error(make_host: HostFactory) -> None:
+    """A dial that fails is a HostError naming the address, not libp2p's nested MultiError."""
+    a, b = make_host(), make_host()
+    addr = b.full_addrs()[0]
+    b.stop()
+    with pytest.raises(HostError, match=r"cannot connect to /ip4/127\.0\.0\.1/tcp/"):
+        a.connect(addr, timeout=5.0)

@@ -20,7 +20,7 @@ from poai.p2p.host import ACCEPT, HostConfig, P2PHost
 from poai.p2p.peers import Offence
 from poai.p2p.service import DUPLICATE_ALLOWANCE
 from support.p2p_chainmaker import make_template, seal_template, signed_transfers
-from support.p2p_helpers import RpcWatch, wait_for
+from support.p2p_helpers import RpcWatch, dial, wait_for
 
 NodeFactory = Callable[..., tuple[Any, Any]]
 
@@ -163,7 +163,7 @@ def attack_all(victim: Any, svc: Any, tmp_path: Path) -> None:
             hostile.subscribe(topic, lambda peer, data: ACCEPT)
         hostile.start()
         try:
-            hostile.connect(svc.host.full_addrs()[0])
+            dial(hostile, svc.host.full_addrs()[0])
             pid = hostile.peer_id
             wait_for(lambda: pid in svc.host.peers(), what=f"{name}: handshake")  # noqa: B023
             time.sleep(1.2)  # one gossipsub heartbeat: the hostile peer is in the mesh

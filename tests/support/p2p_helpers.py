@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from poai.p2p import messages as m
-from poai.p2p.host import P2PHost
+from poai.p2p.host import HostError, P2PHost
 
 CHAIN_STATUS = m.Status(m.PROTOCOL_VERSION, 7, b"\x11" * 32, b"\x22" * 32, 5, 100)
 
@@ -22,9 +22,22 @@ def wait_for(cond: Callable[[], object], timeout: float = 15.0, what: str = "con
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def dial(a: P2PHost, addr: str, attempts: int = 3) -> None:
+    """Dial as a node's redial loop does: a dial that fails on a loaded machine (a handshake
+    that times out) is tried again, a bounded number of times."""
+    for attempt in range(attempts):
+        try:
+            a.connect(addr)
+            return
+        except HostError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 def connect(a: P2PHost, b: P2PHost) -> None:
     """Dial b from a and wait until both finished the handshake."""
-    a.connect(b.full_addrs()[0])
+    dial(a, b.full_addrs()[0])
     wait_for(lambda: b.peer_id in a.peers() and a.peer_id in b.peers(), what="handshake")
 
 

@@ -447,8 +447,13 @@ class P2PHost:
             raise HostError(f"peer {pid} is banned")
         # py-libp2p caches a failed dial for 60 s; a redial must not hit that cache.
         self._host.get_network().unblock_peer(info.peer_id)
-        with trio.fail_after(timeout):
-            await self._host.connect(info)
+        try:
+            with trio.fail_after(timeout):
+                await self._host.connect(info)
+        except trio.TooSlowError as exc:
+            raise HostError(f"cannot connect to {addr}: no answer in {timeout:g} s") from exc
+        except Exception as exc:  # libp2p raises MultiError/SwarmException with nested causes
+            raise HostError(f"cannot connect to {addr}: {exc}") from exc
         return pid
 
     async def _disconnect(self, peer: str) -> None:
