@@ -3,13 +3,18 @@
 Load, all at once for --duration seconds: eth_blockNumber/eth_getBalance/eth_call readers (the
 blockNumber latency is sampled), a transfer and contract-write flood from --senders funded
 accounts, WebSocket subscriptions (newHeads, logs, pending transactions) opened, read and
-dropped without unsubscribing, polling filters created, polled once and abandoned. A second,
-non-mining node joins by P2P after the first quarter and must follow the head.
+dropped without unsubscribing, polling filters created, polled once and abandoned, chats with
+the model (`/v1/chat/completions`, a new prompt and seed each time) and paid inference-market
+jobs (the miner runs `--market-worker --market-challenger`; dev account 3 posts a job every
+--job-interval seconds). A second, non-mining node joins by P2P after the first quarter and must
+follow the head.
 
 Prints one JSON object: the miner's RSS at start (after warm-up), peak and end, and its growth
 over the second half (goal: flat — filters and subscriptions expire, caches are bounded); every
 transaction the node accepted is mined or explicitly reported dropped (`lost` must be 0); the
-head advances in every --window; eth_blockNumber p50/p99 latency; the peer's distance to the head.
+head advances in every --window; eth_blockNumber p50/p99 latency; chats served and their latency;
+every posted job answered (committed or finalized by the worker); the peer's distance to the
+head. `--no-ai` leaves the chats and jobs out.
 Every loop is bounded in count and time.
 
     .venv/bin/python bench/soak.py --duration 600      # the full soak (>= 10 minutes)
@@ -28,11 +33,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from web3 import Web3
 from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,16 +107,80 @@ class Senders:
         return tx_hash
 
 
+class Buyer:
+    """Dev account 3 posting paid jobs to InferenceMarket, as `poai market ask` does."""
+
+    def __init__(self, client: Client, chain_id: int) -> None:
+        from poai.governance.contracts import load_genesis_contracts
+
+        contracts = load_genesis_contracts()
+        self.client, self.chain_id = client, chain_id
+        self.address = to_checksum_address("0x" + contracts.addresses["InferenceMarket"].hex())
+        self.abi = Web3().eth.contract(abi=contracts.abis["InferenceMarket"])
+        self.account = Account.from_key(harness.DEV_KEYS[3])
+        self.nonce = int(client.call("eth_getTransactionCount", self.account.address,
+                                     "pending"), 16)
+        self.posted: list[str] = []
+
+    def _read(self, fn: str) -> int:
+        return int(self.client.call("eth_call", {"to": self.address,
+                                                 "data": self.abi.encode_abi(fn, args=[])},
+                                    "latest"), 16)
+
+    def post(self, i: int) -> None:
+        head = int(self.client.call("eth_blockNumber"), 16)
+        deadline = head + min(60, self._read("maxJobBlocks"))
+        data = self.abi.encode_abi("postJob", args=[
+            self._read("activeSnapshot"), f"def task_{i}(x):".encode(), 8, 700, 950_000, i,
+            deadline])
+        tx = {"chainId": self.chain_id, "type": 2, "nonce": self.nonce, "gas": 400_000,
+              "to": self.address, "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI,
+              "value": 10**16, "data": data}
+        raw = "0x" + bytes(self.account.sign_transaction(tx).raw_transaction).hex()
+        self.posted.append(str(self.client.call("eth_sendRawTransaction", raw)))
+        self.nonce += 1
+
+    def statuses(self) -> dict[str, int]:
+        jobs = self.client.call("poai_jobs", {"buyer": self.account.address, "limit": 1000})
+        out: dict[str, int] = {}
+        for job in jobs:
+            out[job["status"]] = out.get(job["status"], 0) + 1
+        return out
+
+
+def chat(url: str, i: int) -> float:
+    """One chat completion with a prompt and seed never used before; returns its latency."""
+    body = json.dumps({"model": "poai", "max_tokens": 8, "temperature": 0.8, "seed": i,
+                       "messages": [{"role": "user", "content": f"Write step {i}."}]}).encode()
+    req = urllib.request.Request(url + "/v1/chat/completions", data=body,
+                                 headers={"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        reply = json.loads(resp.read())
+    if not reply["choices"][0]["message"]["content"] and reply["usage"]["completion_tokens"] < 1:
+        raise RuntimeError(f"empty chat reply: {reply}")
+    return time.perf_counter() - t0
+
+
+def percentiles(values: list[float]) -> dict[str, Any]:
+    lat = sorted(values)
+    return {"p50": round(1000 * statistics.median(lat), 2) if lat else None,
+            "p99": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2) if lat else None,
+            "samples": len(lat)}
+
+
 def run(duration: float, senders_n: int, tx_rate: float, window: float,
-        keep_logs: Path | None = None) -> dict[str, Any]:
+        keep_logs: Path | None = None, ai: bool = True,
+        job_interval: float = 20.0) -> dict[str, Any]:
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
     out: dict[str, Any] = {"duration_s": duration, "senders": senders_n, "tx_rate": tx_rate}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         genesis = harness.fast_genesis(base / "genesis.json")
         p2p_port = harness.free_port()
+        market = ("--market-worker", "--market-challenger") if ai else ()
         miner = harness.NodeProcess(base / "miner", genesis,
-                                    extra_args=("--p2p-port", str(p2p_port)))
+                                    extra_args=("--p2p-port", str(p2p_port), *market))
         peer: harness.NodeProcess | None = None
         try:
             miner.wait_block(1, timeout=300)
@@ -119,7 +190,10 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
             errors: list[str] = []
             accepted: list[str] = []
             latencies: list[float] = []
-            counts = {"reads": 0, "filters": 0, "subscriptions": 0, "ws_messages": 0}
+            chat_latencies: list[float] = []
+            buyer = Buyer(client, miner.chain_id) if ai else None
+            counts = {"reads": 0, "filters": 0, "subscriptions": 0, "ws_messages": 0,
+                      "chats": 0, "jobs": 0}
             lock = threading.Lock()
 
             def guarded(fn: Any) -> Any:
@@ -177,8 +251,19 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
                             pass
                     # dropped without eth_unsubscribe
 
-            threads = [threading.Thread(target=guarded(f), daemon=True)
-                       for f in (reads, reads, flood, filters, subscriptions)]
+            def chats() -> None:
+                chat_latencies.append(chat(miner.url, counts["chats"]))
+                counts["chats"] += 1
+                time.sleep(1.0)
+
+            def jobs() -> None:
+                assert buyer is not None
+                buyer.post(counts["jobs"])
+                counts["jobs"] += 1
+                stop.wait(job_interval)
+
+            loads = [reads, reads, flood, filters, subscriptions] + ([chats, jobs] if ai else [])
+            threads = [threading.Thread(target=guarded(f), daemon=True) for f in loads]
             started = time.monotonic()
             samples: list[tuple[float, float, int]] = []  # (t, rss, head)
             peer_joined = -1.0
@@ -211,6 +296,7 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
             # Every accepted transaction: mined, or still pending/queued in the pool (reported),
             # else lost.
             drain_deadline = time.monotonic() + 120
+            accepted += buyer.posted if buyer is not None else []
             pending = list(accepted)
             while pending and time.monotonic() < drain_deadline:
                 pending = [h for h in pending
@@ -228,6 +314,15 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
                     time.sleep(1)
                     peer_head = int(peer.call("eth_blockNumber"), 16)
             rss_end = rss_mb(miner.proc.pid)
+            job_status: dict[str, int] = {}
+            if buyer is not None:  # each posted job answered: committed (or already final)
+                answer_deadline = time.monotonic() + 120
+                while True:
+                    job_status = buyer.statuses()
+                    waiting = job_status.get("open", 0) + job_status.get("claimed", 0)
+                    if not waiting or time.monotonic() > answer_deadline:
+                        break
+                    time.sleep(1)
         finally:
             if peer is not None:
                 peer.stop()
@@ -245,7 +340,6 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
         reached = max((s[2] for s in samples if s[0] < w * window), default=last)
         windows.append(reached - last)
         last = reached
-    lat = sorted(latencies)
     out.update({
         "rss_mb": {"start": round(warm[0][1], 1), "peak": round(max(s[1] for s in samples), 1),
                    "end": round(rss_end, 1),
@@ -257,9 +351,10 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
                  "stalled_windows": sum(1 for w in windows if w == 0)},
         "peer": {"joined_at_s": round(peer_joined, 1), "head": peer_head,
                  "caught_up": peer_head >= head},
-        "eth_blockNumber_ms": {"p50": round(1000 * statistics.median(lat), 2) if lat else None,
-                               "p99": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2)
-                               if lat else None, "samples": len(lat)},
+        "eth_blockNumber_ms": percentiles(latencies),
+        "chat_ms": percentiles(chat_latencies),
+        "jobs": {"posted": len(buyer.posted) if buyer is not None else 0, **job_status,
+                 "answered": job_status.get("committed", 0) + job_status.get("finalized", 0)},
         "load": counts, "errors": len(errors), "first_errors": errors[:5],
     })
     return out
@@ -273,13 +368,19 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=15.0,
                     help="the head must advance in every window of this many seconds (15)")
     ap.add_argument("--keep-logs", type=Path, help="copy the nodes' logs into this directory")
+    ap.add_argument("--no-ai", action="store_true",
+                    help="leave out the chats and the inference-market jobs")
+    ap.add_argument("--job-interval", type=float, default=20.0,
+                    help="seconds between two market jobs (20)")
     args = ap.parse_args()
     if not 10 <= args.duration <= 7200:
         ap.error("--duration must be in 10..7200 seconds")
     if not 1 <= args.senders <= 1000 or not 0.1 <= args.tx_rate <= 1000:
         ap.error("--senders must be in 1..1000 and --tx-rate in 0.1..1000")
+    if not 1 <= args.job_interval <= 3600:
+        ap.error("--job-interval must be in 1..3600 seconds")
     print(json.dumps(run(args.duration, args.senders, args.tx_rate, args.window,
-                         args.keep_logs)))
+                         args.keep_logs, not args.no_ai, args.job_interval)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The bounded soak (bench/soak.py --duration 60): a mining node under a mixed load while serving
-a syncing peer loses no transaction, keeps advancing, and its memory stays flat."""
+"""The bounded soak (bench/soak.py --duration 60): a mining node under a mixed load (RPC, a
+transaction flood, subscriptions, filters, chats and market jobs) while serving a syncing peer
+loses no transaction, answers every job, keeps advancing, and its memory stays flat."""
 
 from __future__ import annotations
 
@@ -24,5 +25,9 @@ def test_bounded_soak() -> None:
     assert report["head"]["stalled_windows"] == 0, report["head"]
     assert report["peer"]["caught_up"], report["peer"]
     assert report["load"]["filters"] > 100 and report["load"]["subscriptions"] > 10
+    # The model answers chats throughout, and the market worker answers every paid job.
+    assert report["load"]["chats"] >= 5 and report["chat_ms"]["samples"] >= 5
+    jobs = report["jobs"]
+    assert jobs["posted"] >= 2 and jobs["answered"] == jobs["posted"], jobs
     # Flat after warm-up: abandoned filters and dropped subscriptions must not accumulate.
     assert report["rss_mb"]["second_half_growth"] < 40, report["rss_mb"]
