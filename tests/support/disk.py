@@ -1,9 +1,14 @@
-"""A small tmpfs to fill up or make read-only (mounting needs root)."""
+"""A small tmpfs to fill up or make read-only (mounting needs root), and a file-size limit
+(RLIMIT_FSIZE, no root needed) under which the next write past a size fails as on a full disk."""
 
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -36,3 +41,18 @@ def fill(where: Path, leave: int = 0) -> None:
             f.write(b"\0" * max(0, free - leave))
     except OSError:  # the last pages: the disk is full, as wanted
         pass
+
+
+@contextmanager
+def file_size_limit(largest_file: Path, room: int = 64) -> Iterator[None]:
+    """Let no file of this process grow more than `room` bytes past `largest_file`'s size: the
+    next larger write fails with EFBIG ("File too large") as a real write would on a full disk.
+    SIGXFSZ is ignored meanwhile (it would kill the process); both are restored after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (largest_file.stat().st_size + room, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
