@@ -417,3 +417,71 @@ def test_a_network_that_cannot_start_stops_the_node_with_one_clear_error(
         assert again.head().block_number == 0
     finally:
         again.stop()
+
+
+def test_local_transactions_survive_a_restart_gossiped_ones_do_not(
+    config: ChainConfig, tmp_path: Path
+) -> None:
+    """The journal (geth's transactions.rlp): what this node's clients sent is pooled again
+    after a restart, pending and queued alike; a mined one, or one gossiped by a peer, is not."""
+    node = Node(tmp_path, config)
+    node.start()
+    mined, pending = signed_transfers(config.chain_id, ACCTS[0].private_key,
+                                      ACCTS[1].address, 2)
+    queued = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 1,
+                              start_nonce=5)[0]
+    gossiped = signed_transfers(config.chain_id, ACCTS[2].private_key, ACCTS[1].address, 1)[0]
+    try:
+        h_mined, h_pending, h_queued = (node.submit_raw_transaction(r)
+                                        for r in (mined, pending, queued))
+        h_gossiped = node.submit_raw_transaction(gossiped, local=False)
+        first = node.txpool.get(h_mined)
+        assert first is not None
+        node.import_block(mine_on(node.chain, node.head(), [first], persist=False))
+        assert node.txpool.get(h_mined) is None
+    finally:
+        node.stop()
+    again = Node(tmp_path, config)
+    again.start()
+    try:
+        assert again.txpool.get(h_pending) is not None
+        assert again.txpool.get(h_queued) is not None
+        assert again.txpool.get(h_mined) is None and again.txpool.get(h_gossiped) is None
+        assert again.txpool.status() == {"pending": 1, "queued": 1}
+    finally:
+        again.stop()
+    # Only what was still pooled was kept; a node without a journal pools nothing again.
+    assert again.journal is not None and again.journal.load() == ([pending, queued], None)
+    bare = Node(tmp_path, config, journal=False)
+    bare.start()
+    try:
+        assert bare.txpool.status() == {"pending": 0, "queued": 0}
+    finally:
+        bare.stop()
+
+
+def test_a_damaged_journal_costs_only_its_damaged_tail(
+    config: ChainConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = Node(tmp_path, config)
+    node.start()
+    raws = signed_transfers(config.chain_id, ACCTS[0].private_key, ACCTS[1].address, 3)
+    try:
+        for raw in raws:
+            node.submit_raw_transaction(raw)
+        assert node.journal is not None
+        path = node.journal.path
+    finally:
+        node.producer.stop()  # a crash: no rewrite at stop
+        node.journal.close()
+        node.journal = None
+        node.stop()
+    path.write_bytes(path.read_bytes()[:-4])  # the last record torn, as a crash may leave it
+    again = Node(tmp_path, config)
+    with caplog.at_level("WARNING", logger="poai.node"):
+        again.start()
+    try:
+        assert "cut short" in caplog.text
+        assert again.txpool.status() == {"pending": 2, "queued": 0}
+    finally:
+        again.stop()

@@ -36,7 +36,8 @@ from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
 from poai.producer import BlockProducer, MiningStats, SealingWork, SealRecord
 from poai.quiz.context import QuizContext
-from poai.txpool.pool import TxPool, decode_transaction
+from poai.txpool.journal import TxJournal
+from poai.txpool.pool import TxPool, TxPoolError, decode_transaction
 
 log = logging.getLogger("poai.node")
 
@@ -45,6 +46,9 @@ __all__ = [
     "NewPendingTx", "Node",
     "NodeEvent", "SealingWork", "SealRecord",
 ]
+
+
+JOURNAL_REWRITE_EVERY = 4096  # appended records between two rewrites of the journal
 
 
 class NetworkStartError(RuntimeError):
@@ -63,13 +67,16 @@ class Node:
         txpool: TxPoolLike | None = None,
         network: NetworkFactory | None = None,
         dev: bool = False,
+        journal: bool = True,
     ) -> None:
         """`txpool`: the transaction pool (default: a TxPool over this node's head state);
         `network`: builds the node's network once its chain is open (default: none);
         `dev`: a development node (`poai node --dev`): `self.dev` (DevMode) and the dev VM
         rules (poai.chain.devchain); with `mine` it mines every second, and on request either
         way (evm_mine, cheats; automine once a client turns it on: a `--dev` node without
-        `--mine` may be a P2P follower, which must not mine on gossiped transactions)."""
+        `--mine` may be a P2P follower, which must not mine on gossiped transactions);
+        `journal`: keep the transactions this node's clients send in
+        `<datadir>/txpool/transactions.journal` and pool them again at start."""
         if len(coinbase) != 20:
             raise ValueError("coinbase must be a 20-byte address")
         self.datadir = Path(datadir)
@@ -82,6 +89,10 @@ class Node:
             config.chain_id, self._pool_state_at_head, block_gas_limit=lambda: config.gas_limit,
             next_base_fee=lambda: calculate_expected_base_fee_per_gas(self.head()),
         )
+        self.journal = TxJournal(self.datadir / "txpool" / "transactions.journal") \
+            if journal else None
+        self._local: dict[bytes, bytes] = {}  # hash -> raw of local transactions journaled
+        self._journal_lock = threading.Lock()
         self._network_factory = network
         self.network: Network | None = None
         # Governance contracts in genesis (name -> address; empty for a chain without them).
@@ -173,6 +184,7 @@ class Node:
                 "0x" + head.hash.hex(),
                 self.chain.get_score(head.hash),
             )
+        self._replay_journal()
         self.producer.start()
         if self._network_factory is not None:
             try:
@@ -188,6 +200,9 @@ class Node:
             self.network.stop()
             self.network = None
         self.producer.stop()
+        self._rewrite_journal()
+        if self.journal is not None:
+            self.journal.close()
         with self.lock:
             opened, self._opened = self._opened, None
             self.importer.attach(None)
@@ -243,10 +258,11 @@ class Node:
         self.importer.add_listener(fn)
 
     # ---------------------------------------------------------------- transactions
-    def submit_raw_transaction(self, raw: bytes) -> bytes:
+    def submit_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
         """Decode and admit a transaction; safe without Node.lock (the pool has its own lock
         and reads the head's state from LevelDB), so acceptance never waits for a block being
-        built or committed."""
+        built or committed.  `local`: sent by this node's own clients (journaled), not
+        gossiped by a peer."""
         vms = self.chain.vm_configuration
         if len(vms) == 1:  # one VM from genesis on: no head lookup, no lock per transaction
             builder = vms[0][1].get_transaction_builder()
@@ -256,8 +272,60 @@ class Node:
         self.producer.note_transaction()
         tx = decode_transaction(builder, raw)
         tx_hash = bytes(self.txpool.add(tx))
+        if local and self.journal is not None:
+            self._journal_local(tx_hash, bytes(raw))
         self.importer.emit(NewPendingTx(tx_hash))
         return tx_hash
+
+    # ---------------------------------------------------------------- the local journal
+    def _journal_local(self, tx_hash: bytes, raw: bytes) -> None:
+        assert self.journal is not None
+        with self._journal_lock:
+            try:
+                self.journal.append(raw)
+            except OSError as exc:  # a full disk stops the node at its next block write
+                log.warning("cannot journal transaction 0x%s: %s", tx_hash.hex(), exc)
+                return
+            self._local[tx_hash] = raw
+            due = self.journal.appended >= JOURNAL_REWRITE_EVERY
+        if due:
+            self._rewrite_journal()
+
+    def _rewrite_journal(self) -> None:
+        """Keep in the journal only the local transactions the pool still holds."""
+        if self.journal is None:
+            return
+        with self._journal_lock:
+            self._local = {h: r for h, r in self._local.items()
+                           if self.txpool.get(h) is not None}
+            try:
+                self.journal.rewrite(self._local.values())
+            except OSError as exc:
+                log.warning("cannot rewrite the transaction journal %s: %s",
+                            self.journal.path, exc)
+
+    def _replay_journal(self) -> None:
+        """Pool again the local transactions a previous run journaled; those mined or no
+        longer valid meanwhile are dropped from the journal."""
+        if self.journal is None:
+            return
+        raws, problem = self.journal.load()
+        if problem is not None:
+            log.warning("transaction journal %s: %s", self.journal.path, problem)
+        pooled = 0
+        for raw in raws:
+            try:
+                tx_hash = self.submit_raw_transaction(raw, local=False)
+            except TxPoolError as exc:
+                log.debug("journaled transaction not pooled again: %s", exc)
+                continue
+            with self._journal_lock:
+                self._local[tx_hash] = raw
+            pooled += 1
+        if raws:
+            log.info("pooled %d of %d journaled local transactions again (%d mined or no "
+                     "longer valid)", pooled, len(raws), len(raws) - pooled)
+        self._rewrite_journal()
 
     # ---------------------------------------------------------------- import and mining
     def import_block(self, block: BlockAPI) -> ImportResult:

@@ -74,7 +74,7 @@ class DevNode:
         for fn in self._listeners:
             fn(event)
 
-    def submit_raw_transaction(self, raw: bytes) -> bytes:
+    def submit_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
         with self.lock:
             tx_hash = self.txpool.add(decode_transaction(self._builder, raw))
         self._emit(NewPendingTx(tx_hash))

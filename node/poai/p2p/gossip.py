@@ -210,7 +210,7 @@ class Gossip:
             # saw their own flood returned as duplicates and banned us.
             self._txs_from_network.add(keccak(raw))
             try:
-                self.node.submit_raw_transaction(raw)
+                self.node.submit_raw_transaction(raw, local=False)
             except TxPoolError as exc:
                 if exc.reason is TxRejection.BAD_SIGNATURE:
                     return reject(Offence.BAD_TX_SIGNATURE, str(exc))
