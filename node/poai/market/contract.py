@@ -18,6 +18,8 @@ from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from poai.bindings import decode_revert as _shared_decode_revert
+from poai.bindings.errors import format_value
 from poai.governance.contracts import load_genesis_contracts
 from poai.model.tokenizer import EOS_ID, VOCAB_SIZE
 
@@ -90,16 +92,6 @@ def decode_event(topics: list[bytes], data: bytes) -> tuple[str, dict[str, Any]]
     return name, args
 
 
-@functools.cache
-def _errors() -> dict[bytes, tuple[str, list[str]]]:
-    table: dict[bytes, tuple[str, list[str]]] = {}
-    for contract in (MARKET, STAKED, "ModelRegistry"):
-        for name, e in _by_name(contract, "error").items():
-            table[keccak(text=_signature(e))[:4]] = (
-                name, list(get_abi_input_types(e)))  # type: ignore[arg-type]
-    return table
-
-
 STATUS_WORDS = {s: s.name.lower() for s in Status}
 
 # What each refusal means for the person who sent the transaction.
@@ -144,38 +136,20 @@ ERROR_WORDS: dict[str, str] = {
 }
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
-    return str(value)
-
-
 def decode_revert(data: bytes) -> str:
-    """A revert's return data in words: a market (or StakedPOAI / ModelRegistry) custom error,
-    ``Error(string)`` or ``Panic(uint256)``."""
-    if len(data) < 4:
-        return "reverted without a reason"
-    sel, body = data[:4], data[4:]
-    if sel == keccak(text="Error(string)")[:4]:
-        return f"reverted: {decode(['string'], body)[0]}"
-    if sel == keccak(text="Panic(uint256)")[:4]:
-        return f"panic 0x{decode(['uint256'], body)[0]:02x}"
-    known = _errors().get(sel)
-    if known is None:
-        return f"reverted with unknown error 0x{data.hex()}"
-    name, types = known
-    try:
-        args = list(decode(types, body))
-    except Exception:  # noqa: BLE001 - a malformed payload still names the error
-        return name
-    if name == "WrongStatus" and args:
-        args[0] = STATUS_WORDS.get(Status(int(args[0])), str(args[0]))
-    words = ERROR_WORDS.get(name)
+    """A revert's return data in words: the shared decoder (poai.bindings: every PoAI
+    contract's custom errors, ``Error(string)``, ``Panic(uint256)``), then the market's own
+    words for its refusals (a job status by name)."""
+    decoded = _shared_decode_revert(data)
+    if decoded.kind != "custom" or decoded.args.get("<undecodable>"):
+        return str(decoded)
+    args = [format_value(v) for v in decoded.args.values()]
+    if decoded.name == "WrongStatus" and args:
+        args[0] = STATUS_WORDS.get(Status(int(next(iter(decoded.args.values())))), args[0])
+    words = ERROR_WORDS.get(decoded.name)
     if words is None:
-        return f"{name}({', '.join(_show(a) for a in args)})"
-    return f"{words.format(*(_show(a) for a in args))} ({name})"
+        return str(decoded)
+    return f"{words.format(*args)} ({decoded.name})"
 
 
 def pack_tokens(tokens: list[int] | tuple[int, ...]) -> bytes:
