@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "chain": 3,                        # py-evm chain, VM, genesis, epoch quiz sources
     "txpool": 4,
     "node": 5, "interfaces": 5,        # Node: composition of the roles below it; its ports
-    "datadir": 5, "importer": 5, "producer": 5, "devmode": 5,
+    "datadir": 5, "importer": 5, "producer": 5, "devmode": 5, "housekeeping": 5,
     "rpc": 6, "p2p": 6, "market": 6, "inference": 6, "api": 6,  # node services
     "cli": 7,
 }

@@ -31,6 +31,7 @@ from poai.datadir import DatadirError, OpenChain, close_chain, open_chain
 from poai.db.leveldb import StorageError
 from poai.devmode import DevMode
 from poai.governance.payloads import DatasetFileCollector, PayloadCollector
+from poai.housekeeping import Housekeeping
 from poai.importer import BlockImporter, ImportResult, NewHead, NewPendingTx, NodeEvent
 from poai.interfaces import Network, NetworkFactory, TxPoolLike
 from poai.model.store import BlobStore
@@ -93,6 +94,7 @@ class Node:
             if journal else None
         self._local: dict[bytes, bytes] = {}  # hash -> raw of local transactions journaled
         self._journal_lock = threading.Lock()
+        self.housekeeping = Housekeeping()
         self._network_factory = network
         self.network: Network | None = None
         # Governance contracts in genesis (name -> address; empty for a chain without them).
@@ -186,6 +188,7 @@ class Node:
             )
         self._replay_journal()
         self.producer.start()
+        self.housekeeping.start()
         if self._network_factory is not None:
             try:
                 self.network = self._network_factory(self)
@@ -196,6 +199,7 @@ class Node:
                 raise NetworkStartError(f"cannot start the network: {exc}") from exc
 
     def stop(self) -> None:
+        self.housekeeping.stop()
         if self.network is not None:
             self.network.stop()
             self.network = None
