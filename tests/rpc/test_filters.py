@@ -109,3 +109,21 @@ def test_receipts_polled_one_by_one_equal_the_blocks_receipts(rpc: Rpc, node: De
     # The new head's block and receipts came with its event: nothing is read back.
     ctx = server.server.ctx
     assert ctx._receipts.get(block.hash) is not None and ctx._blocks.get(block.hash) is block
+
+
+def test_an_abandoned_filter_expires_at_the_next_head(rpc: Rpc, node: DevNode,
+                                                      server: ServerThread,
+                                                      monkeypatch: object) -> None:
+    """Expiry runs at every new head, so abandoned filters go even when no client polls or
+    installs a filter any more (those used to be the only triggers)."""
+    import time
+
+    import poai.rpc.filters as filters
+
+    monkeypatch.setattr(filters, "FILTER_TIMEOUT", 0.5)  # type: ignore[attr-defined]
+    manager = server.server.filters
+    abandoned = rpc.call("eth_newPendingTransactionFilter")
+    assert abandoned in manager._filters  # noqa: SLF001
+    time.sleep(0.7)
+    node.mine_block()
+    assert abandoned not in manager._filters  # noqa: SLF001

@@ -187,6 +187,8 @@ class FilterManager:
                 feed("pendingTx", tx_hash)
             return
         block = event.block
+        with self._lock:
+            self._expire()  # abandoned filters go at every head, not only at the next install
         if not self._heads_wanted():
             return  # nobody listens: spare the node's thread (it holds Node.lock) the work
         # Removed blocks' logs first (removed=True), then the new head's logs, as geth orders.
