@@ -343,7 +343,10 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
     out.update({
         "rss_mb": {"start": round(warm[0][1], 1), "peak": round(max(s[1] for s in samples), 1),
                    "end": round(rss_end, 1),
-                   "second_half_growth": round(half[-1][1] - half[0][1], 1)},
+                   "second_half_growth": round(half[-1][1] - half[0][1], 1),
+                   # (seconds, MB) about every twelfth of the run: the curve, not just its ends
+                   "series": [[round(t), round(r, 1)] for t, r, _ in
+                              samples[::max(1, len(samples) // 12)]]},
         "transactions": {"accepted": len(accepted), "mined": len(accepted) - len(pending),
                          "in_pool": len([h for h in pending if h in in_pool]),
                          "lost": len([h for h in pending if h not in in_pool])},
