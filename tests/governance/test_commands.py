@@ -19,7 +19,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from poai.cli import main as cli_main
 from poai.governance.commands import decode_revert
-from support.crashkit import kill_across_the_boundary, snapshot_datadir
+from support.crashkit import kill_across_the_boundary, kills_per_case, snapshot_datadir
 from support.forkserver import ForkServer
 from support.nodeproc import NodeProcess
 
@@ -94,8 +94,6 @@ def _poai(*args: str) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
-@pytest.mark.integration
-@pytest.mark.slow
 def _models(url: str) -> list[dict[str, object]]:
     with urllib.request.urlopen(url + "/v1/models", timeout=60) as resp:
         return list(json.loads(resp.read())["data"])
@@ -108,6 +106,9 @@ def _post(url: str, body: dict[str, object]) -> dict[str, object]:
         return dict(json.loads(resp.read()))
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(600 + 6 * kills_per_case())  # the soak form (100 kills) needs the room
 def test_model_change_through_the_cli(tmp_path: Path) -> None:
     started = time.monotonic()
     datadir = tmp_path / "datadir"
