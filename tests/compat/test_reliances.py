@@ -133,3 +133,34 @@ def test_libp2p_install_enlarges_pubsub_queues() -> None:
     assert ps.SUBSCRIPTION_CHANNEL_SIZE == 4096
     queue = ps.RpcQueue()
     assert all(queue.push(rpc_pb2.RPC()) for _ in range(100))
+
+
+def test_libp2p_blacklist_teardown_tolerates_a_peer_already_gone() -> None:
+    """The race a ban runs into: while pubsub's teardown resets a blacklisted peer's stream, the
+    dead-peer handler (the ban's disconnect) removes the peer first.  py-libp2p's own teardown
+    then raised KeyError inside a pubsub task and took the node's whole libp2p service down;
+    installed, the teardown finishes and forgets the peer's subscriptions."""
+    import libp2p.pubsub.pubsub as ps
+    import trio
+    from libp2p.peer.id import ID
+    from poai.compat import libp2p as compat_libp2p
+
+    compat_libp2p.install(4096)
+    assert ps.Pubsub._teardown_if_connected is compat_libp2p.teardown_if_connected
+    pubsub = object.__new__(ps.Pubsub)  # the real class; only the state this path reads
+    peer = ID(b"\x00\x24\x08\x01\x12\x20" + b"\x07" * 32)
+    other = ID(b"\x00\x24\x08\x01\x12\x20" + b"\x08" * 32)
+
+    class Stream:
+        async def reset(self) -> None:
+            await trio.sleep(0)
+            del pubsub.peers[peer]  # the dead-peer handler got there first
+
+    pubsub.peers = {peer: Stream(), other: Stream()}
+    pubsub.peer_topics = {"blocks": {peer, other}, "txs": {peer}}
+    pubsub._peer_subscription_count = {peer: 2}
+    pubsub._replayed_recent_topics = {}
+    trio.run(pubsub._teardown_if_connected, peer)
+    assert list(pubsub.peers) == [other]
+    assert pubsub.peer_topics == {"blocks": {other}}
+    assert peer not in pubsub._peer_subscription_count

@@ -10,6 +10,12 @@ node with networking needs it).
 py-libp2p's TCP listener also sets SO_REUSEPORT (for hole punching, which PoAI does not use),
 so two nodes on one machine would both bind a port and the kernel would split peers between
 them. `install` keeps SO_REUSEADDR only: a restart rebinds at once, a port in use is an error.
+
+Blacklisting a peer (what a ban does) runs pubsub's `_teardown_if_connected`, which resets the
+peer's stream and then `del self.peers[peer]`; while it awaits the reset, the disconnect that
+the ban also makes runs pubsub's dead-peer handler, which removes the same entry first.  The
+`KeyError` then escapes a pubsub task and takes the whole libp2p service down (the node stops
+listening for peers).  `install` makes the removal tolerate an entry already gone.
 """
 
 from __future__ import annotations
@@ -26,7 +32,23 @@ RELIES_ON: tuple[Reliance, ...] = (
     Reliance("libp2p.transport.tcp.tcp:_set_reuse_flags", "(sock)"),
     # the swarm's own dialler (not part of INetworkService)
     Reliance("libp2p.network.swarm:Swarm.auto_connector", instance_attr=True),
+    Reliance("libp2p.pubsub.pubsub:Pubsub._teardown_if_connected", "(self, peer_id)"),
+    Reliance("libp2p.pubsub.pubsub:Pubsub._forget_all_subscriptions", "(self, peer_id)"),
+    Reliance("libp2p.pubsub.pubsub:Pubsub.peers", instance_attr=True),
 )
+
+
+async def teardown_if_connected(self: Any, peer_id: Any) -> None:
+    """Pubsub._teardown_if_connected that tolerates the peer's entry being removed by the
+    dead-peer handler while its stream is reset."""
+    stream = self.peers.get(peer_id)
+    if stream is not None:
+        try:
+            await stream.reset()
+        except Exception:  # noqa: BLE001, S110 - as the original: a reset may fail on a dead stream
+            pass
+        self.peers.pop(peer_id, None)
+    self._forget_all_subscriptions(peer_id)
 
 
 def install(size: int) -> None:
@@ -42,6 +64,7 @@ def install(size: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
     tcp._set_reuse_flags = set_reuse_addr_only
+    ps.Pubsub._teardown_if_connected = teardown_if_connected  # type: ignore[method-assign]
 
     if getattr(ps.RpcQueue, "_poai_tuned", False):  # type: ignore[attr-defined]
         return
@@ -62,4 +85,4 @@ async def stop_auto_connector(network: Any) -> None:
     await network.auto_connector.stop()
 
 
-__all__ = ["RELIES_ON", "install", "stop_auto_connector"]
+__all__ = ["RELIES_ON", "install", "stop_auto_connector", "teardown_if_connected"]
