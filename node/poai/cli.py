@@ -238,6 +238,13 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
                        "changed; use another --datadir for a new chain)") from exc
     # -- P2P (owned by the p2p package; the node starts and stops its network) --
     print_listen_addrs(node.network)
+    if node.network is not None:
+        def network_failed(exc: BaseException) -> None:
+            failed.append(RuntimeError(f"the P2P network stopped: {exc!r} (the node stops "
+                                       "so that a supervisor restarts it whole)"))
+            loop.call_soon_threadsafe(stop.set)
+
+        node.network.on_failure(network_failed)
     # -- end P2P --
     if api is not None:  # -- inference API --
         try:

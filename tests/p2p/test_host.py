@@ -225,3 +225,28 @@ def test_dial_to_nobody_is_one_line_error(make_host: HostFactory) -> None:
     b.stop()
     with pytest.raises(HostError, match=r"cannot connect to /ip4/127\.0\.0\.1/tcp/"):
         a.connect(addr, timeout=5.0)
+
+
+def test_a_crashed_libp2p_service_is_reported_once(make_host: HostFactory) -> None:
+    """A task failing in the host's nursery ends the libp2p service: the owner is told (the
+    CLI then stops the node with one line), instead of a node that runs on without peers."""
+    import threading
+
+    h = make_host()
+    told: list[BaseException] = []
+    seen = threading.Event()
+
+    def crashed(exc: BaseException) -> None:
+        told.append(exc)
+        seen.set()
+
+    h.on_crash = crashed
+
+    async def fails() -> None:
+        raise RuntimeError("injected failure in a libp2p task")
+
+    h._call_soon(fails)  # noqa: SLF001 - runs in the host's own nursery, as libp2p tasks do
+    assert seen.wait(10)
+    assert len(told) == 1 and "injected failure" in repr(told[0])
+    with pytest.raises(HostError):
+        h.connect("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWEYm4oMwo1at3RLm4dzDQCqg5T2zaerhCcwHaHi5iiFzq")

@@ -156,6 +156,8 @@ class P2PHost:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        # told once if the libp2p service dies after it started (the CLI stops the node)
+        self.on_crash: Callable[[BaseException], None] | None = None
         self._token: Any = None
         self._stop: trio.Event | None = None
         self._publish_send: Any = None
@@ -217,6 +219,8 @@ class P2PHost:
                 self._ready.set()
             else:
                 log.exception("libp2p thread crashed")
+                if self.on_crash is not None:
+                    self.on_crash(exc)
 
     # -- thread-safe API ------------------------------------------------------------------
 

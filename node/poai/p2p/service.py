@@ -5,6 +5,7 @@ libp2p host (`host`), the chain as P2P sees it (`chain_view`), gossip (`gossip`)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from poai.interfaces import NodeLike, SyncProgress
@@ -66,6 +67,10 @@ class P2PService:
 
     def sync_progress(self) -> SyncProgress | None:
         return self.syncer.progress() if self.syncer is not None else None
+
+    def on_failure(self, fn: Callable[[BaseException], None]) -> None:
+        """`fn(error)` runs once if the libp2p service dies while the node runs."""
+        self.host.on_crash = fn
 
     def listen_addrs(self) -> list[str]:
         return list(self.host.full_addrs())
