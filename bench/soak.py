@@ -54,11 +54,14 @@ INC = "0x" + function_signature_to_4byte_selector("increment()").hex()
 COUNT = "0x" + function_signature_to_4byte_selector("count()").hex()
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory in MB: VmRSS (all), RssAnon (the process's own: heap, arenas, stacks)
+    or RssFile (mapped files, e.g. LevelDB's table files: page cache the kernel can reclaim,
+    growing with the chain)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def wait_receipt(client: Client, tx_hash: str, timeout: float) -> dict[str, Any]:
@@ -266,6 +269,7 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
             threads = [threading.Thread(target=guarded(f), daemon=True) for f in loads]
             started = time.monotonic()
             samples: list[tuple[float, float, int]] = []  # (t, rss, head)
+            anon: list[float] = []  # RssAnon at each sample
             peer_joined = -1.0
             joiner: threading.Thread | None = None
             peers: list[harness.NodeProcess] = []
@@ -281,6 +285,7 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
             while (elapsed := time.monotonic() - started) < duration:
                 head = int(client.call("eth_blockNumber"), 16)
                 samples.append((elapsed, rss_mb(miner.proc.pid), head))
+                anon.append(rss_mb(miner.proc.pid, "RssAnon"))
                 if joiner is None and elapsed > duration / 4:
                     joiner = threading.Thread(target=start_peer, daemon=True)
                     joiner.start()
@@ -347,6 +352,11 @@ def run(duration: float, senders_n: int, tx_rate: float, window: float,
                    # (seconds, MB) about every twelfth of the run: the curve, not just its ends
                    "series": [[round(t), round(r, 1)] for t, r, _ in
                               samples[::max(1, len(samples) // 12)]]},
+        # the process's own memory (RSS less mapped files), the part that must stay flat
+        "rss_anon_mb": {"start": round(anon[len(samples) - len(warm)], 1),
+                        "peak": round(max(anon), 1), "end": round(anon[-1], 1),
+                        "second_half_growth": round(anon[-1] - anon[len(samples) - len(half)], 1),
+                        "series": [round(a, 1) for a in anon[::max(1, len(anon) // 12)]]},
         "transactions": {"accepted": len(accepted), "mined": len(accepted) - len(pending),
                          "in_pool": len([h for h in pending if h in in_pool]),
                          "lost": len([h for h in pending if h not in in_pool])},
