@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,25 +197,40 @@ class TxResult:
     output: bytes
 
 
-class Tracer:
-    """Hooks a tracer may implement; all default to nothing."""
+class Tracer(ABC):
+    """Hooks a tracer may implement (all default to nothing) and the result it must give."""
 
     wants_steps: ClassVar[bool] = False  # step()/step_done() for every opcode
 
     def attach(self, engine: TraceEngine) -> None:
         """Called once before the transaction starts, with the engine running it."""
+        return None
 
-    def tx_start(self, env: TxEnv) -> None: ...
-    def tx_end(self, env: TxEnv, result: TxResult) -> None: ...
-    def enter(self, frame: Frame) -> None: ...
-    def exit(self, frame: Frame) -> None: ...
-    def step(self, step: Step) -> None: ...
-    def step_done(self, step: Step) -> None: ...
+    def tx_start(self, env: TxEnv) -> None:
+        return None
+
+    def tx_end(self, env: TxEnv, result: TxResult) -> None:
+        return None
+
+    def enter(self, frame: Frame) -> None:
+        return None
+
+    def exit(self, frame: Frame) -> None:
+        return None
+
+    def step(self, step: Step) -> None:
+        return None
+
+    def step_done(self, step: Step) -> None:
+        return None
+
     def log(self, frame: Frame, address: bytes, topics: tuple[int, ...], data: bytes,
-            index: int) -> None: ...
+            index: int) -> None:
+        return None
+
+    @abstractmethod
     def result(self) -> Any:
-        """The trace, shaped as geth answers it: every tracer defines this."""
-        raise NotImplementedError(f"{type(self).__name__} defines no result()")
+        """The trace, shaped as geth answers it."""
 
 
 CHECK_EVERY = 256  # opcodes between deadline checks
