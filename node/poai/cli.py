@@ -200,7 +200,7 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
     except MarketError as exc:
         raise CliError(str(exc)) from exc
     try:
-        await server.start()
+        await server.start(hold=True)  # requests wait until the node has started
     except OSError as exc:
         raise CliError(f"cannot listen on {args.rpc_addr}:{args.rpc_port}: "
                        f"{exc.strerror or exc} (is another node running? use --rpc-port)"
@@ -255,6 +255,7 @@ async def _serve(node: Any, config: Any, args: argparse.Namespace, coinbase: byt
             raise CliError(str(exc)) from exc
     if market is not None:  # -- inference market --
         market.start()
+    server.accept_requests()
     print(banner(config, server.url, args.dev, args.mine, coinbase), flush=True)
     print(f"Listening on {server.url}", flush=True)
     if api is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from support.devnode import DevNode
 from support.rpcclient import Rpc, ServerThread
@@ -38,6 +39,25 @@ def test_error_codes(rpc: Rpc) -> None:
     _, reply, _ = rpc.raw(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
                                       "params": {"a": 1}}))
     assert reply["error"]["code"] == -32602
+
+
+def test_requests_wait_until_the_node_has_started(node: DevNode) -> None:
+    # The port is bound before the chain opens (a taken port is reported first), but nothing
+    # is answered from a node that is still starting: requests wait, then get real answers.
+    held = ServerThread(node, hold=True)
+    try:
+        answers: list[object] = []
+        client = threading.Thread(
+            target=lambda: answers.append(Rpc(held.server.url).call("eth_blockNumber")))
+        client.start()
+        client.join(1.0)
+        assert client.is_alive() and answers == []
+        held.accept_requests()
+        client.join(10)
+        assert answers == [hex(node.head().block_number)]
+        assert Rpc(held.server.url).call("eth_chainId") == hex(31337)
+    finally:
+        held.close()
 
 
 def test_batch_and_body_limits(rpc: Rpc, node: DevNode) -> None:

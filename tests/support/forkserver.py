@@ -29,9 +29,10 @@ def _serve(stdin: TextIO, stdout: TextIO) -> None:
             stdout.write(json.dumps({"status": status}) + "\n")
             stdout.flush()
             continue
+        # Opened before the fork: the log exists even when the child is killed at once.
+        fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         pid = os.fork()
         if pid == 0:  # the child: a real node, its output in its own log
-            fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             os.close(fd)
@@ -44,6 +45,7 @@ def _serve(stdin: TextIO, stdout: TextIO) -> None:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        os.close(fd)
         stdout.write(json.dumps({"pid": pid}) + "\n")
         stdout.flush()
 

@@ -63,20 +63,23 @@ class RpcFailure(Exception):
 
 
 class ServerThread:
-    def __init__(self, node: DevNode, **kwargs: Any) -> None:
+    def __init__(self, node: DevNode, *, hold: bool = False, **kwargs: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.server = RpcServer(node, host="127.0.0.1", port=0, **kwargs)
         started = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
+            self.loop.run_until_complete(self.server.start(hold=hold))
             started.set()
             self.loop.run_forever()
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         assert started.wait(10)
+
+    def accept_requests(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.accept_requests)
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)

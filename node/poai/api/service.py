@@ -190,9 +190,8 @@ class InferenceService:
             await self._runner.cleanup()
             self._runner = None
             raise
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            port = sockets[0].getsockname()[1]
+        if self._runner.addresses:  # the port the OS picked for port 0
+            port = self._runner.addresses[0][1]
         self.url = f"http://{host}:{port}/v1"
 
     async def stop(self) -> None:

@@ -139,6 +139,7 @@ class RpcServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sockets: set[_WsConnection] = set()
         self.route_hooks: list[Callable[[web.Application], None]] = []  # e.g. the /v1 API
+        self._accepting: asyncio.Event | None = None  # set once requests are served
         node.add_listener(self.ctx.on_node_event)
         node.add_listener(self.filters.on_event)
         self.filters.add_feed(self._on_feed, active=lambda: bool(self._sockets))
@@ -154,7 +155,7 @@ class RpcServer:
     # ----------------------------------------------------------- lifecycle
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body,
-                              middlewares=[self._cors_middleware])
+                              middlewares=[self._hold_middleware, self._cors_middleware])
         app.router.add_route("POST", "/", self._http)
         app.router.add_route("GET", "/", self._get)
         app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
@@ -162,9 +163,14 @@ class RpcServer:
             add_routes(app)
         return app
 
-    async def start(self) -> None:
-        """Bind and serve; raises OSError when the address is taken."""
+    async def start(self, *, hold: bool = False) -> None:
+        """Bind and serve; raises OSError when the address is taken.  `hold`: bind now (a port
+        in use is reported before the chain is opened) but keep each request waiting until
+        `accept_requests()` — a client never sees a node that is still starting."""
         self._loop = asyncio.get_running_loop()
+        self._accepting = asyncio.Event()
+        if not hold:
+            self._accepting.set()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         # SO_REUSEADDR (asyncio's default on Unix), as geth: a restarted node rebinds at once
@@ -178,6 +184,11 @@ class RpcServer:
         if self.port == 0 and self._runner.addresses:  # report the port the OS picked
             self.port = self._runner.addresses[0][1]
         logger.info("JSON-RPC on %s", self.url)
+
+    def accept_requests(self) -> None:
+        """Answer the requests held since `start(hold=True)` and every one after."""
+        assert self._accepting is not None, "start() first"
+        self._accepting.set()
 
     @property
     def url(self) -> str:
@@ -193,6 +204,13 @@ class RpcServer:
     # ----------------------------------------------------------- HTTP
     def _origin_allowed(self, origin: str) -> bool:
         return "*" in self.cors_origins or origin in self.cors_origins
+
+    @web.middleware
+    async def _hold_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._accepting is not None and not self._accepting.is_set():
+            await self._accepting.wait()
+        response: web.StreamResponse = await handler(request)
+        return response
 
     @web.middleware
     async def _cors_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
