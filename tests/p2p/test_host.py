@@ -20,7 +20,7 @@ from poai.p2p.host import (
     peer_id_from_seed,
 )
 from poai.p2p.peers import Offence
-from support.p2p_helpers import CHAIN_STATUS, HostFactory, connect, wait_for
+from support.p2p_helpers import CHAIN_STATUS, HostFactory, connect, meshed, wait_for
 
 TOPIC = "/poai/7/test/1"
 CHAIN = [i.to_bytes(2, "big") * 20 for i in range(300)]  # stands in for encoded blocks 0..299
@@ -111,7 +111,8 @@ def test_gossip_reaches_every_peer_but_not_the_publisher(make_host: HostFactory)
     a, b, c = (make_host(setup=with_services(i)) for i in inboxes)
     connect(a, b)
     connect(b, c)  # a line: a's messages reach c only through b's forwarding
-    time.sleep(1.5)  # one heartbeat to build the mesh
+    meshed(a, b, TOPIC)
+    meshed(b, c, TOPIC)
     sent = [i.to_bytes(4, "big") for i in range(200)]
     for i in range(0, 200, 4):  # a burst well above the 32-message default queues
         a.publish(TOPIC, m.encode_transactions(sent[i:i + 4]))
@@ -144,7 +145,7 @@ def test_garbage_gossip_lowers_score_until_disconnect(make_host: HostFactory) ->
     a = make_host(setup=with_services(inbox))
     hostile = make_host(setup=with_services())
     connect(hostile, a)
-    time.sleep(1.5)
+    meshed(hostile, a, TOPIC)
     hostile.publish(TOPIC, m.encode_transactions([b"good"]))
     wait_for(lambda: inbox.payloads() == [b"good"], what="valid gossip")
     hostile.publish(TOPIC, b"\xffgarbage")
@@ -162,7 +163,7 @@ def test_oversized_gossip_is_rejected(make_host: HostFactory) -> None:
     a = make_host(setup=with_services(inbox))
     hostile = make_host(setup=with_services())
     connect(hostile, a)
-    time.sleep(1.5)
+    meshed(hostile, a, TOPIC)
     hostile.publish(TOPIC, b"\x00" * (m.MAX_GOSSIP_SIZE + 10))
     wait_for(lambda: a.scores.score(hostile.peer_id) <= -Offence.OVERSIZED.penalty + 1,
              what="oversize penalty")

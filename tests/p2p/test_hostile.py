@@ -20,7 +20,7 @@ from poai.p2p.host import ACCEPT, HostConfig, P2PHost
 from poai.p2p.peers import Offence
 from poai.p2p.service import DUPLICATE_ALLOWANCE
 from support.p2p_chainmaker import make_template, seal_template, signed_transfers
-from support.p2p_helpers import RpcWatch, dial, wait_for
+from support.p2p_helpers import RpcWatch, dial, meshed, wait_for
 
 NodeFactory = Callable[..., tuple[Any, Any]]
 
@@ -42,7 +42,9 @@ def bad_seal(node: Any) -> bytes:
     """A sealed block moved to another nonce whose loss hash misses the target."""
     from poai.quiz.reduce import loss_hash, target
 
-    block = seal_template(node, make_template(node))
+    # One second after its parent: the difficulty rises to at least 2 whatever the victim's
+    # (at difficulty 1, on a slow machine, every loss hash would meet the target).
+    block = seal_template(node, make_template(node, dt=1))
     h = block.header
     assert h.difficulty > 1, "needs a difficulty above 1 (every hash meets difficulty 1)"
     sh = seal_hash(h)
@@ -166,8 +168,8 @@ def attack_all(victim: Any, svc: Any, tmp_path: Path) -> None:
             dial(hostile, svc.host.full_addrs()[0])
             pid = hostile.peer_id
             wait_for(lambda: pid in svc.host.peers(), what=f"{name}: handshake")  # noqa: B023
-            time.sleep(1.2)  # one gossipsub heartbeat: the hostile peer is in the mesh
             topic = svc.topic_txs if is_tx else svc.topic_blocks
+            meshed(hostile, svc.host, topic)
             sends = 0
             if offence is Offence.DUPLICATE:
                 # A few duplicates are normal gossip; a burst beyond the allowance is a flood.

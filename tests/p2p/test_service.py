@@ -9,7 +9,7 @@ from typing import Any
 
 from poai.chain.devaccounts import dev_accounts
 from support.p2p_chainmaker import extend, signed_transfers
-from support.p2p_helpers import wait_for
+from support.p2p_helpers import meshed, wait_for
 
 QUICK = os.environ.get("CI") == "true"
 NodeFactory = Callable[..., tuple[Any, Any]]
@@ -26,7 +26,7 @@ def test_fresh_node_catches_up_then_follows_gossip(make_node: NodeFactory) -> No
     b, sb = make_node(peers=sa.host.full_addrs())
     wait_for(lambda: head(b) == head(a), timeout=60, what="catch-up")
     assert sb.syncer.blocks_imported >= 8  # a few may come by gossip first (gossipsub cache)
-    time.sleep(1.5)  # gossip mesh
+    meshed(sa.host, sb.host, sa.topic_blocks)
     extend(a, 3)  # announced by a as it imports them (they did not come from the network)
     wait_for(lambda: head(b) == head(a), timeout=30, what="follow by gossip")
     assert head(b)[0] == 15
@@ -36,7 +36,7 @@ def test_transactions_travel_and_get_mined(make_node: NodeFactory) -> None:
     a, sa = make_node(mine=True)
     b, sb = make_node(peers=sa.host.full_addrs())
     wait_for(lambda: sa.host.peers() and sb.host.peers(), what="handshake")
-    time.sleep(1.5)
+    meshed(sa.host, sb.host, sa.topic_txs)
     key = dev_accounts()[0].private_key
     raw = signed_transfers(b.config.chain_id, key, b"\x42" * 20, 1)[0]
     tx_hash = b.submit_raw_transaction(raw)
@@ -61,7 +61,7 @@ def test_a_transaction_flood_is_not_echoed_back(make_node: NodeFactory) -> None:
     a, sa = make_node()
     b, sb = make_node(peers=sa.host.full_addrs())
     wait_for(lambda: sa.host.peers() and sb.host.peers(), what="handshake")
-    time.sleep(1.5)  # gossip mesh
+    meshed(sa.host, sb.host, sa.topic_txs)
     key = dev_accounts()[0].private_key
     hashes = [a.submit_raw_transaction(raw)
               for raw in signed_transfers(a.config.chain_id, key, b"\x42" * 20, 80)]

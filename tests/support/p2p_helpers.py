@@ -41,6 +41,13 @@ def connect(a: P2PHost, b: P2PHost) -> None:
     wait_for(lambda: b.peer_id in a.peers() and a.peer_id in b.peers(), what="handshake")
 
 
+def meshed(a: P2PHost, b: P2PHost, *topics: str, timeout: float = 30.0) -> None:
+    """Wait until a and b are in each other's gossip mesh on every topic (a gossipsub heartbeat
+    after the handshake): a publish before then reaches no one."""
+    wait_for(lambda: all(b.peer_id in a.mesh_peers(t) and a.peer_id in b.mesh_peers(t)
+                         for t in topics), timeout=timeout, what=f"gossip mesh on {topics}")
+
+
 HostFactory = Callable[..., P2PHost]
 
 

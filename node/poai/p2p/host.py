@@ -283,6 +283,17 @@ class P2PHost:
             return []
         return [str(p) for p in self._host.get_connected_peers()]
 
+    def mesh_peers(self, topic: str) -> set[str]:
+        """The peers in this host's gossip mesh for `topic`: those its publishes reach at once
+        (a peer joins at a gossipsub heartbeat after the handshake)."""
+        peers: set[str] = self._call(self._mesh_peers, topic)
+        return peers
+
+    async def _mesh_peers(self, topic: str) -> set[str]:
+        if self._pubsub is None:
+            return set()
+        return {str(p) for p in self._pubsub.router.mesh.get(topic, ())}
+
     def full_addrs(self) -> list[str]:
         return [f"{a}/p2p/{self.peer_id}" for a in self.listen_addrs]
 
