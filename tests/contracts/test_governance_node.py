@@ -146,6 +146,7 @@ def _claims(blob: bytes, tmp: Path) -> tuple[bytes, bytes, str]:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(BUDGET_S + 120)  # its own budget is the guard; pytest's only a backstop
 def test_quality_gate_keeps_the_model_on_a_real_node(
     node: tuple[NodeProcess, Path, Path, dict[str, Any]], tmp_path: Path,
 ) -> None:
